@@ -1,0 +1,86 @@
+"""The ``bertrec`` command: data preparation and run helpers around the tfx CLI.
+
+    bertrec data generate    write the built-in catalogue, users and interactions (CSV)
+    bertrec data prepare     validate CSVs, build behaviour-sequence examples, split by time
+    bertrec paths            print the work directory layout of the current config
+    bertrec pushed           print the newest model version Pusher wrote
+
+Every command reads the config from ``--config FILE`` or ``$BERTREC_CONFIG``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
+from bertrec.config import Config, ConfigError
+from bertrec.data.csv_io import DataError
+
+
+def _generate(config: Config, args) -> None:
+    from bertrec.data import generate
+
+    out = args.out or config.paths().data_dir
+    if os.path.exists(os.path.join(out, "interactions.csv")) and not args.force:
+        print(f"built-in data already in {out} (use --force to regenerate)")
+        return
+    start = time.time()
+    data = generate.generate(config.generator)
+    generate.write(data, out)
+    print(
+        f"wrote {len(data.items)} items, {len(data.users)} users, {len(data.interactions)} "
+        f"interactions to {out} in {time.time() - start:.1f}s"
+    )
+
+
+def _prepare(config: Config, args) -> None:
+    from bertrec.data import prepare
+
+    paths = config.paths()
+    prepare.prepare(args.data_dir or paths.data_dir, args.out or paths.examples_dir, config.data)
+
+
+def _paths(config: Config, args) -> None:
+    for name, value in vars(config.paths()).items():
+        print(f"{name}={value}")
+
+
+def _pushed(config: Config, args) -> None:
+    from serving.model_versions import latest_version_dir
+
+    path = latest_version_dir(config.paths().serving_model_dir)
+    if path is None:
+        raise SystemExit(f"bertrec: no model has been pushed to {config.paths().serving_model_dir}")
+    print(path)
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``bertrec`` console command."""
+    parser = argparse.ArgumentParser(prog="bertrec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="JSON config overlay (default: $BERTREC_CONFIG, else built-in defaults)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    data = sub.add_parser("data", help="data preparation").add_subparsers(dest="data_command", required=True)
+    gen = data.add_parser("generate", help="write the built-in data as CSV")
+    gen.add_argument("--out", help="output folder (default: <work_dir>/data)")
+    gen.add_argument("--force", action="store_true", help="overwrite existing files")
+    gen.set_defaults(func=_generate)
+    prep = data.add_parser("prepare", help="CSV files to the pipeline's example splits")
+    prep.add_argument("--data-dir", help="folder with items.csv, interactions.csv[, users.csv]")
+    prep.add_argument("--out", help="output folder (default: <work_dir>/examples)")
+    prep.set_defaults(func=_prepare)
+    sub.add_parser("paths", help="print the work directory layout").set_defaults(func=_paths)
+    sub.add_parser("pushed", help="print the newest pushed model version").set_defaults(func=_pushed)
+    args = parser.parse_args(argv)
+    try:
+        config = Config.load(args.config)
+        args.func(config, args)
+    except (ConfigError, DataError) as e:
+        print(f"bertrec: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

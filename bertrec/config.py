@@ -1,0 +1,284 @@
+"""The one source of truth for every knob of bertrec.
+
+A :class:`Config` is built from defaults (tuned for the built-in data on a
+2-core CPU machine), optionally overlaid with a JSON file, and passed down:
+the pipeline file hands ``config.to_dict()`` to Transform and Trainer as their
+``custom_config``, so a changed knob is part of the component's inputs and TFX's
+cache re-runs exactly the components it affects.
+
+Example JSON overlay (any subset of sections and fields)::
+
+    {"train": {"train_steps": 50}, "model": {"encoder": "tiny"}}
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from typing import Any, Dict, List, Optional
+
+#: Environment variable naming a JSON overlay file. The tfx CLI executes the
+#: pipeline file without arguments, so this is how a config reaches it.
+CONFIG_ENV = "BERTREC_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is invalid."""
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the raw data is and how it becomes training examples."""
+
+    #: Folder with items.csv, interactions.csv and optionally users.csv.
+    #: Empty means the built-in generated data (``<work_dir>/data``).
+    data_dir: str = ""
+    #: How many of a user's most recent earlier interactions form the user context.
+    history_length: int = 10
+    #: Fraction of interactions (latest by timestamp) that form the eval split.
+    eval_fraction: float = 0.15
+    #: Cap on train examples written (0 = all); an even sample over time is kept
+    #: and the summary says how many were left out.
+    max_train_examples: int = 0
+    #: Cap on eval examples written (0 = all), sampled the same way. Evaluation
+    #: runs BERT over every eval example, so this bounds the Evaluator's time.
+    max_eval_examples: int = 3000
+
+
+@dataclasses.dataclass
+class GeneratorConfig:
+    """The deterministic built-in catalogue and user generator."""
+
+    num_items: int = 2000
+    num_users: int = 1000
+    num_interactions: int = 50000
+    #: Fraction of items first released after the train/eval cut-off.
+    cold_start_fraction: float = 0.05
+    seed: int = 13
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Architecture of the towers and the ranking head."""
+
+    #: "minilm": BertBackbone initialised from the shipped all-MiniLM-L6-v2 weights.
+    #: "tiny": a small randomly initialised BertBackbone (tests, smoke runs).
+    encoder: str = "minilm"
+    #: Token budget of the user context (history text), [CLS] and [SEP] included.
+    query_sequence_length: int = 64
+    #: Token budget of an item's text (title, tags, description).
+    item_sequence_length: int = 40
+    #: How many of the encoder's top transformer layers are fine-tuned; the
+    #: embeddings and lower layers stay frozen (partial fine-tuning cuts the
+    #: backward pass and keeps the pretrained semantics). -1 = all layers.
+    trainable_encoder_layers: int = 1
+    #: Output size of the tower projections; 0 = no projection (use the encoder's
+    #: mean-pooled output as is, which keeps MiniLM's zero-shot sentence space).
+    projection_dim: int = 0
+    #: Size of the user-id and item-id embeddings of the ranking head.
+    id_embedding_dim: int = 16
+    #: Hidden layer sizes of the ranking MLP.
+    ranking_hidden_units: List[int] = dataclasses.field(default_factory=lambda: [64, 32])
+    #: Softmax temperature of the retrieval loss on cosine similarities.
+    temperature: float = 0.05
+    #: Sizes of the "tiny" encoder.
+    tiny_num_layers: int = 2
+    tiny_hidden_dim: int = 64
+    tiny_num_heads: int = 2
+    tiny_intermediate_dim: int = 128
+    dropout: float = 0.1
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimisation and distribution."""
+
+    #: Global batch size (split across replicas); also the number of in-batch
+    #: negatives of the retrieval loss.
+    batch_size: int = 64
+    train_steps: int = 150
+    #: Training pauses this many times to validate and log (train_steps are
+    #: spread evenly over them).
+    epochs: int = 3
+    #: Eval-split batches used for validation at each pause.
+    validation_steps: int = 5
+    learning_rate: float = 3e-4
+    retrieval_loss_weight: float = 1.0
+    ranking_loss_weight: float = 0.5
+    #: Number of logical CPU devices to split the host CPU into, so that
+    #: MirroredStrategy runs several replicas without a GPU (0 = leave devices as
+    #: they are: every GPU, or the one CPU). Applied once, at process start.
+    logical_cpu_devices: int = 0
+    #: Keras mixed precision policy ("float32", "mixed_bfloat16", "mixed_float16").
+    precision: str = "float32"
+    seed: int = 7
+
+
+@dataclasses.dataclass
+class ServeConfig:
+    """What the exported signatures return."""
+
+    #: Items returned by serving_default (after re-ranking).
+    top_k: int = 10
+    #: Candidates retrieved from the whole catalogue before re-ranking.
+    retrieve_k: int = 100
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Evaluator gating (TFMA)."""
+
+    #: k of the retrieval recall metric.
+    recall_k: int = 100
+    #: Blessing needs at least this retrieval recall@recall_k ...
+    min_retrieval_recall: float = 0.05
+    #: ... and at least this recall@top_k of the final re-ranked list.
+    min_ranked_recall: float = 0.01
+    #: ... and may not be worse than the last blessed model by more than this
+    #: (absolute) on either metric.
+    max_recall_drop: float = 0.01
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    """Where the pipeline runs and how."""
+
+    name: str = "bertrec"
+    #: Everything the run writes (data, examples, pipeline root, metadata,
+    #: pushed models). Empty = ./runs/<name> under the current directory.
+    work_dir: str = ""
+    #: Extra Beam arguments; DirectRunner locally, e.g. Dataflow on Vertex.
+    beam_args: List[str] = dataclasses.field(
+        default_factory=lambda: ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    )
+    #: Vertex AI settings, used only by the Vertex runner.
+    vertex_project: str = ""
+    vertex_region: str = "us-central1"
+    vertex_image: str = "gcr.io/YOUR_PROJECT/bertrec:latest"
+    vertex_pipeline_root: str = "gs://YOUR_BUCKET/bertrec"
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    """The layout of a work directory (all absolute)."""
+
+    work_dir: str
+    data_dir: str  # the CSV files (generated ones unless data.data_dir is set)
+    examples_dir: str  # prepared tf.Example splits, ExampleGen's input
+    pipeline_root: str
+    metadata_path: str  # ML Metadata (SQLite)
+    serving_model_dir: str  # Pusher's destination, watched by TF Serving
+
+
+@dataclasses.dataclass
+class Config:
+    """Every knob of bertrec, by section."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    generator: GeneratorConfig = dataclasses.field(default_factory=GeneratorConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    serve: ServeConfig = dataclasses.field(default_factory=ServeConfig)
+    evaluate: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    pipeline: PipelineConfig = dataclasses.field(default_factory=PipelineConfig)
+
+    def paths(self) -> Paths:
+        """Absolute paths of everything a run reads and writes.
+
+        Absolute because the tfx CLI re-runs the pipeline file from other directories.
+        """
+        work = os.path.abspath(self.pipeline.work_dir or os.path.join("runs", self.pipeline.name))
+        return Paths(
+            work_dir=work,
+            data_dir=os.path.abspath(self.data.data_dir) if self.data.data_dir else os.path.join(work, "data"),
+            examples_dir=os.path.join(work, "examples"),
+            pipeline_root=os.path.join(work, "pipeline_root"),
+            metadata_path=os.path.join(work, "metadata.sqlite"),
+            serving_model_dir=os.path.join(work, "serving_model", self.pipeline.name),
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain dict, JSON-serialisable (what TFX components receive)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any], source: str = "config") -> "Config":
+        """Overlays ``values`` on the defaults; unknown keys are errors.
+
+        Top-level keys starting with "_" are annotations (such as the source
+        fingerprint the pipeline adds to a component's custom_config) and are
+        skipped.
+        """
+        config = cls()
+        for section_name, section_values in (values or {}).items():
+            if section_name.startswith("_"):
+                continue
+            if section_name not in _SECTIONS:
+                raise ConfigError(
+                    f"{source}: unknown section {section_name!r}; "
+                    f"known sections: {', '.join(sorted(_SECTIONS))}"
+                )
+            if not isinstance(section_values, dict):
+                raise ConfigError(f"{source}: section {section_name!r} must be an object")
+            section = getattr(config, section_name)
+            known = {f.name: f for f in dataclasses.fields(section)}
+            for key, value in section_values.items():
+                if key not in known:
+                    raise ConfigError(
+                        f"{source}: unknown field {section_name}.{key}; "
+                        f"known fields: {', '.join(sorted(known))}"
+                    )
+                setattr(section, key, value)
+        config.validate(source)
+        return config
+
+    @classmethod
+    def load(cls, path: Optional[str] = None) -> "Config":
+        """Defaults overlaid with the JSON file at ``path`` (or ``$BERTREC_CONFIG``)."""
+        path = path or os.environ.get(CONFIG_ENV, "")
+        if not path:
+            config = cls()
+            config.validate("defaults")
+            return config
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from e
+        return cls.from_dict(values, source=path)
+
+    def validate(self, source: str = "config") -> None:
+        """Raises ConfigError naming the first invalid field."""
+        checks = [
+            (self.data.history_length >= 1, "data.history_length must be >= 1"),
+            (0.0 < self.data.eval_fraction < 1.0, "data.eval_fraction must be in (0, 1)"),
+            (self.model.encoder in ("minilm", "tiny"), "model.encoder must be 'minilm' or 'tiny'"),
+            (self.model.query_sequence_length >= 8, "model.query_sequence_length must be >= 8"),
+            (self.model.item_sequence_length >= 8, "model.item_sequence_length must be >= 8"),
+            (self.train.batch_size >= 2, "train.batch_size must be >= 2"),
+            (self.train.train_steps >= 1, "train.train_steps must be >= 1"),
+            (
+                self.train.precision in ("float32", "mixed_bfloat16", "mixed_float16"),
+                "train.precision must be float32, mixed_bfloat16 or mixed_float16",
+            ),
+            (1 <= self.serve.top_k <= self.serve.retrieve_k, "need 1 <= serve.top_k <= serve.retrieve_k"),
+            (self.evaluate.recall_k <= self.serve.retrieve_k, "evaluate.recall_k must be <= serve.retrieve_k"),
+            (
+                self.generator.num_items >= 20 and self.generator.num_users >= 2,
+                "generator needs >= 20 items and >= 2 users",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"{source}: {message}")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", self.pipeline.name):
+            raise ConfigError(
+                f"{source}: pipeline.name {self.pipeline.name!r} must match [a-z0-9][a-z0-9-]* "
+                "(Vertex AI's rule)"
+            )
+
+
+_SECTIONS = {f.name for f in dataclasses.fields(Config)}

@@ -1,0 +1,1 @@
+"""Data: the built-in generator, CSV reading, example preparation."""

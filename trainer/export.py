@@ -1,0 +1,180 @@
+"""The exported SavedModel: the product's contract with serving.
+
+Self-contained: the transform graph (tokenizer, id vocabularies), the trained
+towers and ranking head, and the whole item catalogue (ids, titles, candidate
+embeddings) are inside, so it answers with the pipeline's folders deleted.
+
+Signatures (batch dimension first; clients send what they have):
+
+``serving_default(user_id: string[B], history_item_ids: string[B])``
+    -> ``item_ids: string[B, top_k]``, ``scores: float[B, top_k]``.
+    ``history_item_ids`` are the user's recent item ids, most recent first,
+    space-separated. The model builds the history text from its catalogue,
+    retrieves ``retrieve_k`` candidates over the whole catalogue (items in the
+    history excluded), re-ranks them with the ranking head and returns the best
+    ``top_k`` with the ranking head's like-probabilities.
+``retrieve(user_id, history_item_ids)``
+    -> ``item_ids: string[B, retrieve_k]``, ``scores`` (cosine similarity).
+``rank(user_id, history_item_ids, candidate_ids: string[B, C])``
+    -> ``scores: float[B, C]`` (like-probability; ids not in the catalogue are
+    an INVALID_ARGUMENT error that names them).
+``evaluate(examples: string[B])`` serialized raw tf.Examples (what TFMA feeds)
+    -> ``retrieved_ids``/``retrieved_scores`` (top ``recall_k`` of retrieval)
+    and ``ranked_ids``/``ranked_scores`` (the final ``top_k`` list).
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+import tensorflow as tf
+
+from bertrec import features as F
+from bertrec.config import Config
+
+SIGNATURE_RETRIEVE = "retrieve"
+SIGNATURE_RANK = "rank"
+SIGNATURE_EVALUATE = "evaluate"
+
+
+class RecommenderServer(tf.Module):
+    """Raw features in, ranked items out (see module docstring)."""
+
+    def __init__(self, model, tft_layer, catalogue: Dict[str, np.ndarray], config: Config):
+        super().__init__(name="bertrec")
+        self.model = model
+        self.tft_layer = tft_layer
+        self._history_length = config.data.history_length
+        n = len(catalogue["ids"])
+        self._top_k = min(config.serve.top_k, n)
+        self._retrieve_k = min(config.serve.retrieve_k, n)
+        self._recall_k = min(config.evaluate.recall_k, n)
+        self.item_ids = tf.constant(catalogue["ids"], dtype=tf.string)
+        self.item_titles = tf.constant(catalogue["titles"], dtype=tf.string)
+        self.item_vocab_index = tf.constant(catalogue["vocab_index"], dtype=tf.int64)
+        self.item_embeddings = tf.Variable(catalogue["embeddings"], trainable=False, name="item_embeddings")
+        self.item_row = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(self.item_ids, tf.range(n, dtype=tf.int64)), default_value=-1
+        )
+
+    # -- building blocks ---------------------------------------------------
+    def _history_rows(self, history_item_ids: tf.Tensor) -> tf.RaggedTensor:
+        """Catalogue rows of the history ids (unknown ids skipped), as ragged [B, None]."""
+        ids = tf.strings.split(history_item_ids, sep=F.HISTORY_ID_SEPARATOR)
+        rows = tf.ragged.map_flat_values(self.item_row.lookup, ids)
+        return tf.ragged.boolean_mask(rows, rows >= 0)
+
+    def _encode_query(self, user_id: tf.Tensor, history_rows: tf.RaggedTensor):
+        """Query embeddings [B, D] and user vocabulary indices [B]."""
+        recent = history_rows[:, : self._history_length]
+        text = tf.strings.reduce_join(
+            tf.gather(self.item_titles, recent), axis=-1, separator=F.HISTORY_TEXT_SEPARATOR
+        )
+        transformed = self.tft_layer({F.USER_ID: user_id, F.HISTORY_TEXT: text})
+        query = self.model.query_tower(transformed[F.QUERY_TOKENS], training=False)
+        return query, transformed[F.USER_INDEX]
+
+    def _retrieve(self, query: tf.Tensor, exclude_rows: tf.RaggedTensor, k: int):
+        """Top-k cosine scores and catalogue rows over the whole catalogue, excluded rows masked."""
+        scores = tf.matmul(query, self.item_embeddings, transpose_b=True)
+        excluded = tf.scatter_nd(
+            tf.stack([exclude_rows.value_rowids(), exclude_rows.flat_values], axis=1),
+            tf.ones_like(exclude_rows.flat_values, dtype=tf.float32),
+            tf.shape(scores, out_type=tf.int64),
+        )
+        scores = tf.where(excluded > 0, tf.fill(tf.shape(scores), -np.inf), scores)
+        top = tf.math.top_k(scores, k=k)
+        return top.values, tf.cast(top.indices, tf.int64)
+
+    def _rank(self, query: tf.Tensor, user_index: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+        """Like-probabilities [B, C] for catalogue rows [B, C]."""
+        num = tf.shape(rows)[1]
+        dim = tf.shape(query)[-1]
+        candidates = tf.gather(self.item_embeddings, rows)
+        logits = self.model.ranking_head(
+            tf.reshape(tf.repeat(query[:, tf.newaxis, :], num, axis=1), [-1, dim]),
+            tf.reshape(candidates, [-1, dim]),
+            tf.reshape(tf.repeat(user_index[:, tf.newaxis], num, axis=1), [-1]),
+            tf.reshape(tf.gather(self.item_vocab_index, rows), [-1]),
+        )
+        return tf.sigmoid(tf.reshape(logits, tf.shape(rows)))
+
+    def _recommend(self, user_id: tf.Tensor, history_item_ids: tf.Tensor):
+        """(retrieved scores, retrieved rows, ranked scores, ranked rows)."""
+        history = self._history_rows(history_item_ids)
+        query, user_index = self._encode_query(user_id, history)
+        retrieved_scores, retrieved_rows = self._retrieve(query, history, self._retrieve_k)
+        probabilities = self._rank(query, user_index, retrieved_rows)
+        top = tf.math.top_k(probabilities, k=self._top_k)
+        ranked_rows = tf.gather(retrieved_rows, top.indices, batch_dims=1)
+        return retrieved_scores, retrieved_rows, top.values, ranked_rows
+
+    # -- signatures ----------------------------------------------------------
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name=F.USER_ID),
+        tf.TensorSpec([None], tf.string, name=F.HISTORY_ITEM_IDS),
+    ])
+    def serve(self, user_id, history_item_ids):
+        """Top-k recommendations: retrieval over the catalogue, then re-ranking."""
+        _, _, scores, rows = self._recommend(user_id, history_item_ids)
+        return {"item_ids": tf.gather(self.item_ids, rows), "scores": scores}
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name=F.USER_ID),
+        tf.TensorSpec([None], tf.string, name=F.HISTORY_ITEM_IDS),
+    ])
+    def retrieve(self, user_id, history_item_ids):
+        """The retrieval stage alone: retrieve_k items by cosine similarity."""
+        history = self._history_rows(history_item_ids)
+        query, _ = self._encode_query(user_id, history)
+        scores, rows = self._retrieve(query, history, self._retrieve_k)
+        return {"item_ids": tf.gather(self.item_ids, rows), "scores": scores}
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name=F.USER_ID),
+        tf.TensorSpec([None], tf.string, name=F.HISTORY_ITEM_IDS),
+        tf.TensorSpec([None, None], tf.string, name="candidate_ids"),
+    ])
+    def rank(self, user_id, history_item_ids, candidate_ids):
+        """The ranking stage alone: like-probabilities of the given candidates."""
+        rows = self.item_row.lookup(candidate_ids)
+        check = tf.debugging.Assert(
+            tf.reduce_all(rows >= 0),
+            ["rank: candidate_ids not in the catalogue:", tf.boolean_mask(candidate_ids, rows < 0)],
+            summarize=20,
+        )
+        with tf.control_dependencies([check]):
+            history = self._history_rows(history_item_ids)
+            query, user_index = self._encode_query(user_id, history)
+            return {"scores": self._rank(query, user_index, rows)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def evaluate(self, examples):
+        """For TFMA: serialized raw examples in, retrieved and ranked lists out."""
+        parsed = tf.io.parse_example(
+            examples,
+            {name: tf.io.FixedLenFeature([], tf.string, default_value="") for name in F.SERVING_INPUTS},
+        )
+        retrieved_scores, retrieved_rows, ranked_scores, ranked_rows = self._recommend(
+            parsed[F.USER_ID], parsed[F.HISTORY_ITEM_IDS]
+        )
+        return {
+            "retrieved_ids": tf.gather(self.item_ids, retrieved_rows[:, : self._recall_k]),
+            "retrieved_scores": retrieved_scores[:, : self._recall_k],
+            "ranked_ids": tf.gather(self.item_ids, ranked_rows),
+            "ranked_scores": ranked_scores,
+        }
+
+    def signatures(self):
+        """The concrete functions to save, by signature name."""
+        return {
+            "serving_default": self.serve.get_concrete_function(),
+            SIGNATURE_RETRIEVE: self.retrieve.get_concrete_function(),
+            SIGNATURE_RANK: self.rank.get_concrete_function(),
+            SIGNATURE_EVALUATE: self.evaluate.get_concrete_function(),
+        }
+
+
+def export(server: RecommenderServer, path: str) -> None:
+    """Saves the server as a SavedModel with its signatures."""
+    tf.saved_model.save(server, path, signatures=server.signatures())

@@ -1,0 +1,102 @@
+"""The Trainer component's module: ``run_fn`` (TFX's generic trainer entry point).
+
+Trains the recommender under MirroredStrategy, logs to TensorBoard in the
+Trainer's run directory, embeds the whole catalogue with the trained candidate
+tower and exports the self-contained serving model (see ``trainer/export.py``).
+
+The catalogue arrives as the ``catalogue`` split of the transformed examples
+(an artifact recorded in ML Metadata): the pipeline asks the Trainer for it
+through ``eval_args.splits``, after the eval split.
+"""
+from __future__ import annotations
+
+import time
+
+import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+from tfx.components.trainer.fn_args_utils import FnArgs
+
+from bertrec import features as F
+from bertrec.config import Config
+from trainer import distribution, export, inputs
+from trainer.model import Recommender
+from transforms.preprocessing import NUM_OOV_BUCKETS
+
+
+def _split_pattern(patterns, split: str) -> str:
+    """The file pattern of ``split`` among TFX's ``Split-<name>`` folders."""
+    matches = [p for p in patterns if f"Split-{split}/" in p]
+    if len(matches) != 1:
+        raise ValueError(f"expected one file pattern for split {split!r} among {patterns}")
+    return matches[0]
+
+
+def embed_catalogue(model: Recommender, dataset: tf.data.Dataset) -> dict:
+    """Catalogue ids, titles, vocabulary indices and candidate embeddings (numpy)."""
+    ids, titles, vocab_index, embeddings = [], [], [], []
+    for batch in dataset:
+        ids.append(batch[F.ITEM_KEY].numpy())
+        titles.append(batch[F.ITEM_SHORT_TEXT].numpy())
+        vocab_index.append(batch[F.ITEM_INDEX].numpy())
+        embeddings.append(model.candidate_tower(batch[F.ITEM_TOKENS], training=False).numpy())
+    catalogue = {
+        "ids": np.concatenate(ids),
+        "titles": np.concatenate(titles),
+        "vocab_index": np.concatenate(vocab_index),
+        "embeddings": np.concatenate(embeddings).astype(np.float32),
+    }
+    if len(np.unique(catalogue["ids"])) != len(catalogue["ids"]):
+        raise ValueError("the catalogue split has duplicate item ids")
+    return catalogue
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    """Trains, embeds the catalogue and exports the serving model."""
+    config = Config.from_dict(fn_args.custom_config, source="Trainer custom_config")
+    t = config.train
+    tf.keras.utils.set_random_seed(t.seed)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    num_users = tf_transform_output.vocabulary_size_by_name(F.USER_VOCAB) + NUM_OOV_BUCKETS
+    num_items = tf_transform_output.vocabulary_size_by_name(F.ITEM_VOCAB) + NUM_OOV_BUCKETS
+
+    def dataset(pattern, **kwargs):
+        return inputs.transformed_dataset([pattern], fn_args.data_accessor, tf_transform_output, **kwargs)
+
+    train_ds = dataset(fn_args.train_files[0], batch_size=t.batch_size, shuffle=True, seed=t.seed)
+    eval_ds = dataset(_split_pattern(fn_args.eval_files, F.EVAL_SPLIT), batch_size=t.batch_size, shuffle=False)
+
+    strategy = distribution.make_strategy()
+    logging.info("bertrec: training on %d replica(s): %s", strategy.num_replicas_in_sync, strategy.extended.worker_devices)
+    tf.keras.mixed_precision.set_global_policy(t.precision)
+    try:
+        with strategy.scope():
+            model = Recommender(config, num_users=num_users, num_items=num_items)
+            model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=t.learning_rate))
+        epochs = max(1, min(t.epochs, t.train_steps))
+        start = time.time()
+        model.fit(
+            train_ds,
+            epochs=epochs,
+            steps_per_epoch=max(1, t.train_steps // epochs),
+            validation_data=eval_ds,
+            validation_steps=t.validation_steps,
+            callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
+            verbose=2,
+        )
+        logging.info("bertrec: trained %d steps in %.1fs", t.train_steps, time.time() - start)
+    finally:
+        # Executors share the process under the local orchestrator.
+        tf.keras.mixed_precision.set_global_policy("float32")
+
+    start = time.time()
+    catalogue = embed_catalogue(
+        model,
+        dataset(_split_pattern(fn_args.eval_files, F.CATALOGUE_SPLIT), batch_size=256, shuffle=False, num_epochs=1),
+    )
+    logging.info("bertrec: embedded %d catalogue items in %.1fs", len(catalogue["ids"]), time.time() - start)
+    server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config)
+    export.export(server, fn_args.serving_model_dir)
+    logging.info("bertrec: exported the serving model to %s", fn_args.serving_model_dir)
