@@ -1,5 +1,6 @@
 """The ``bertrec`` command: data preparation and run helpers around the tfx CLI.
 
+    bertrec run              the whole local run: data, tfx pipeline create/update, tfx run create
     bertrec data generate    write the built-in catalogue, users and interactions (CSV)
     bertrec data prepare     validate CSVs, build behaviour-sequence examples, split by time
     bertrec paths            print the work directory layout of the current config
@@ -15,7 +16,7 @@ import sys
 import time
 
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
-from bertrec.config import Config, ConfigError
+from bertrec.config import CONFIG_ENV, Config, ConfigError
 from bertrec.data.csv_io import DataError
 
 
@@ -47,6 +48,15 @@ def _paths(config: Config, args) -> None:
         print(f"{name}={value}")
 
 
+def _run(config: Config, args) -> None:
+    from bertrec.run_local import RunError, run
+
+    try:
+        print(run(config, args.config or os.environ.get(CONFIG_ENV, "")))
+    except RunError as e:
+        raise SystemExit(f"bertrec: error: {e}")
+
+
 def _pushed(config: Config, args) -> None:
     from serving.model_versions import latest_version_dir
 
@@ -70,6 +80,7 @@ def main(argv=None) -> int:
     prep.add_argument("--data-dir", help="folder with items.csv, interactions.csv[, users.csv]")
     prep.add_argument("--out", help="output folder (default: <work_dir>/examples)")
     prep.set_defaults(func=_prepare)
+    sub.add_parser("run", help="run the whole pipeline locally (what `make run` does)").set_defaults(func=_run)
     sub.add_parser("paths", help="print the work directory layout").set_defaults(func=_paths)
     sub.add_parser("pushed", help="print the newest pushed model version").set_defaults(func=_pushed)
     args = parser.parse_args(argv)

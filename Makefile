@@ -1,0 +1,46 @@
+# bertrec: `make run` runs the whole pipeline on the built-in data; `make test` runs the tests.
+# Both set up the virtual environment first (skipped when requirements.txt and setup.py are unchanged).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+STAMP := $(VENV)/.setup-stamp
+PIP_VERSION := 26.3
+# Keras 2 in every process (TensorFlow Recommenders and keras-nlp 0.12 need it).
+export TF_USE_LEGACY_KERAS := 1
+
+# The first interpreter that really is Python 3.10 (a pyenv shim may exist but not resolve).
+PYTHON310 = $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
+  "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+
+.PHONY: help setup run test clean
+
+help:
+	@echo "make run    set up, run the whole TFX pipeline on the built-in data, push a model"
+	@echo "make test   set up, run the test suite"
+	@echo "make clean  remove runs/ (pipeline outputs, metadata, pushed models)"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt setup.py
+	@py="$(PYTHON310)"; \
+	if [ -z "$$py" ]; then \
+	  echo "error: bertrec needs Python 3.10 (TFX 1.16 supports <3.11) and none was found." >&2; \
+	  echo "       Install it (e.g. 'pyenv install 3.10') and re-run." >&2; exit 1; \
+	fi; \
+	echo "setting up $(VENV) with $$py"; \
+	"$$py" -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade "pip==$(PIP_VERSION)"
+	$(VENV)/bin/python -m pip install -q --no-deps -r requirements.txt
+	$(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/bertrec run
+
+test: setup
+	$(VENV)/bin/python -m pytest tests
+
+clean:
+	rm -rf runs
