@@ -5,6 +5,7 @@
     bertrec data prepare     validate CSVs, build behaviour-sequence examples, split by time
     bertrec paths            print the work directory layout of the current config
     bertrec pushed           print the newest model version Pusher wrote
+    bertrec recommend        ask an exported model for recommendations (JSON out)
 
 Every command reads the config from ``--config FILE`` or ``$BERTREC_CONFIG``.
 """
@@ -58,12 +59,35 @@ def _run(config: Config, args) -> None:
 
 
 def _pushed(config: Config, args) -> None:
+    print(_latest_or_exit(config))
+
+
+def _recommend(config: Config, args) -> None:
+    import json
+
+    import tensorflow as tf
+
+    from serving.loader import load_model
+
+    path = args.model or _latest_or_exit(config)
+    model = load_model(path)
+    out = model.signatures["serving_default"](
+        user_id=tf.constant([args.user]), history_item_ids=tf.constant([" ".join(args.history)])
+    )
+    print(json.dumps({
+        "model": path,
+        "item_ids": [i.decode() for i in out["item_ids"].numpy()[0]],
+        "scores": [round(float(s), 6) for s in out["scores"].numpy()[0]],
+    }))
+
+
+def _latest_or_exit(config: Config) -> str:
     from serving.model_versions import latest_version_dir
 
     path = latest_version_dir(config.paths().serving_model_dir)
     if path is None:
         raise SystemExit(f"bertrec: no model has been pushed to {config.paths().serving_model_dir}")
-    print(path)
+    return path
 
 
 def main(argv=None) -> int:
@@ -83,6 +107,11 @@ def main(argv=None) -> int:
     sub.add_parser("run", help="run the whole pipeline locally (what `make run` does)").set_defaults(func=_run)
     sub.add_parser("paths", help="print the work directory layout").set_defaults(func=_paths)
     sub.add_parser("pushed", help="print the newest pushed model version").set_defaults(func=_pushed)
+    rec = sub.add_parser("recommend", help="top-k items for a user from an exported model (JSON)")
+    rec.add_argument("--model", help="model version directory (default: the newest pushed)")
+    rec.add_argument("--user", default="", help="user id (unknown or empty is fine)")
+    rec.add_argument("history", nargs="*", help="ids of the items the user interacted with, most recent first")
+    rec.set_defaults(func=_recommend)
     args = parser.parse_args(argv)
     try:
         config = Config.load(args.config)

@@ -152,11 +152,16 @@ class PipelineConfig:
     beam_args: List[str] = dataclasses.field(
         default_factory=lambda: ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
     )
-    #: Vertex AI settings, used only by the Vertex runner.
-    vertex_project: str = ""
+    #: Vertex AI settings, used only by the Vertex runner (tfx_pipeline/vertex_runner.py).
+    vertex_project: str = "your-gcp-project"
     vertex_region: str = "us-central1"
-    vertex_image: str = "gcr.io/YOUR_PROJECT/bertrec:latest"
-    vertex_pipeline_root: str = "gs://YOUR_BUCKET/bertrec"
+    #: Container image with bertrec installed (tfx_pipeline/Dockerfile).
+    vertex_image: str = "us-docker.pkg.dev/your-gcp-project/bertrec/bertrec:latest"
+    #: GCS folder for examples, pipeline root and pushed models on Vertex.
+    vertex_root: str = "gs://your-bucket/bertrec"
+    #: Run the Beam components (ExampleGen, StatisticsGen, Transform, Evaluator)
+    #: on Dataflow; False keeps DirectRunner inside the Vertex containers.
+    vertex_use_dataflow: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

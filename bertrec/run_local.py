@@ -23,7 +23,7 @@ from bertrec.config import CONFIG_ENV, Config
 PIPELINE_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tfx_pipeline", "local_runner.py")
 
 _PROGRESS = re.compile(
-    r"Component \S+ is (running|finished)|bertrec:|cached execution|^\d+/\d+ - |Error|anomal|Traceback",
+    r"Component \S+ is (running|finished)|bertrec:|cached execution|^\d+/\d+ - |Traceback",
     re.IGNORECASE,
 )
 
@@ -36,6 +36,7 @@ def tfx_environment(config: Config, config_path: str) -> dict:
     """Environment for the tfx CLI: Keras 2, the config file, a per-work-dir CLI home."""
     env = dict(os.environ)
     env["TF_USE_LEGACY_KERAS"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"  # progress lines (Keras epochs) as they happen, not at exit
     env["LOCAL_HOME"] = os.path.join(config.paths().work_dir, "tfx_home")
     if config_path:
         env[CONFIG_ENV] = os.path.abspath(config_path)

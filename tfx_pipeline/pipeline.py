@@ -19,35 +19,43 @@ from bertrec import features as F
 from bertrec.config import Config
 from tfx_pipeline.anomalies_gate import AnomaliesGate
 from tfx_pipeline.evaluation import eval_config
+from trainer.task import trainer_config
+from transforms.preprocessing import transform_config
 
-SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema")
+SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
 _PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def source_fingerprint(packages: List[str]) -> str:
-    """Hash of the Python sources of ``packages``.
+def source_fingerprint(paths: List[str]) -> str:
+    """Hash of the Python sources under ``paths`` (packages or modules, relative
+    to the project).
 
     Transform and Trainer are referenced by dotted name, which TFX's cache key
     does not cover; adding this to their custom_config makes a code change re-run
     them (and only them and what depends on them).
     """
     digest = hashlib.sha256()
-    for package in sorted(packages):
-        root = os.path.join(_PROJECT_DIR, package)
-        for dirpath, dirnames, filenames in sorted(os.walk(root)):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if name.endswith(".py"):
-                    path = os.path.join(dirpath, name)
-                    digest.update(os.path.relpath(path, _PROJECT_DIR).encode())
-                    with open(path, "rb") as f:
-                        digest.update(f.read())
+    for path in sorted(paths):
+        root = os.path.join(_PROJECT_DIR, path)
+        files = [root] if root.endswith(".py") else [
+            os.path.join(d, f) for d, _, names in os.walk(root) for f in names if f.endswith(".py")
+        ]
+        for file in sorted(files):
+            digest.update(os.path.relpath(file, _PROJECT_DIR).encode())
+            with open(file, "rb") as f:
+                digest.update(f.read())
     return digest.hexdigest()[:16]
 
 
-def component_config(config: Config, packages: List[str]) -> dict:
-    """custom_config for a component whose code lives in ``packages``."""
-    return {**config.to_dict(), "_source_fingerprint": source_fingerprint(packages)}
+#: The sources each custom component's code depends on.
+_SHARED_SOURCES = ["bertrec/__init__.py", "bertrec/config.py", "bertrec/features.py", "bertrec/pretrained.py"]
+TRANSFORM_SOURCES = _SHARED_SOURCES + ["transforms"]
+TRAINER_SOURCES = TRANSFORM_SOURCES + ["trainer"]
+
+
+def with_fingerprint(custom_config: dict, sources: List[str]) -> dict:
+    """``custom_config`` annotated with the fingerprint of the code that reads it."""
+    return {**custom_config, "_source_fingerprint": source_fingerprint(sources)}
 
 
 def create_pipeline(
@@ -58,6 +66,7 @@ def create_pipeline(
     serving_model_dir: str,
     metadata_connection_config=None,
     beam_args: Optional[List[str]] = None,
+    schema_file: str = SCHEMA_FILE,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
     """Builds the pipeline; runners choose where it reads, writes and executes."""
@@ -68,7 +77,7 @@ def create_pipeline(
         ),
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=os.path.join(SCHEMA_DIR, "schema.pbtxt"))
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
@@ -79,7 +88,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         preprocessing_fn="transforms.preprocessing.preprocessing_fn",
         splits_config=tfx.proto.SplitsConfig(analyze=[F.TRAIN_SPLIT], transform=list(F.SPLITS)),
-        custom_config=component_config(config, ["bertrec", "transforms"]),
+        custom_config=with_fingerprint(transform_config(config), TRANSFORM_SOURCES),
     )
     transform.add_upstream_node(anomalies_gate)
 
@@ -91,7 +100,7 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(splits=[F.TRAIN_SPLIT], num_steps=config.train.train_steps),
         # The catalogue split rides along with eval; run_fn tells them apart.
         eval_args=tfx.proto.EvalArgs(splits=[F.EVAL_SPLIT, F.CATALOGUE_SPLIT], num_steps=config.train.validation_steps),
-        custom_config=component_config(config, ["bertrec", "transforms", "trainer"]),
+        custom_config=with_fingerprint(trainer_config(config), TRAINER_SOURCES),
     )
 
     model_resolver = tfx.dsl.Resolver(

@@ -36,12 +36,14 @@ def _split_pattern(patterns, split: str) -> str:
 
 def embed_catalogue(model: Recommender, dataset: tf.data.Dataset) -> dict:
     """Catalogue ids, titles, vocabulary indices and candidate embeddings (numpy)."""
+    # One traced graph for all batches: calling the tower eagerly is many times slower.
+    encode = tf.function(lambda tokens: model.candidate_tower(tokens, training=False))
     ids, titles, vocab_index, embeddings = [], [], [], []
     for batch in dataset:
         ids.append(batch[F.ITEM_KEY].numpy())
         titles.append(batch[F.ITEM_SHORT_TEXT].numpy())
         vocab_index.append(batch[F.ITEM_INDEX].numpy())
-        embeddings.append(model.candidate_tower(batch[F.ITEM_TOKENS], training=False).numpy())
+        embeddings.append(encode(batch[F.ITEM_TOKENS]).numpy())
     catalogue = {
         "ids": np.concatenate(ids),
         "titles": np.concatenate(titles),
@@ -51,6 +53,16 @@ def embed_catalogue(model: Recommender, dataset: tf.data.Dataset) -> dict:
     if len(np.unique(catalogue["ids"])) != len(catalogue["ids"]):
         raise ValueError("the catalogue split has duplicate item ids")
     return catalogue
+
+
+#: Config sections the Trainer reads; only these are its custom_config, so that
+#: e.g. a changed work directory does not re-train.
+TRAINER_SECTIONS = ("data", "model", "train", "serve", "evaluate")
+
+
+def trainer_config(config: Config) -> dict:
+    """The part of the config the Trainer uses (its custom_config)."""
+    return {name: value for name, value in config.to_dict().items() if name in TRAINER_SECTIONS}
 
 
 def run_fn(fn_args: FnArgs) -> None:

@@ -1,0 +1,195 @@
+"""End to end: the real pipeline on tiny data, through Pusher, and what a user sees of it."""
+import csv
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PROJECT_DIR, TINY, run_bertrec, write_config
+
+
+def _executions(config, node_id):
+    """ML Metadata executions of a pipeline node, oldest first."""
+    from ml_metadata.metadata_store import metadata_store
+    from tfx.orchestration import metadata
+
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(config.paths().metadata_path))
+    context = store.get_context_by_type_and_name("node", f"{config.pipeline.name}.{node_id}")
+    return sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
+
+
+def _item_themes(config):
+    with open(os.path.join(config.paths().data_dir, "item_themes.csv")) as f:
+        return {row["item_id"]: row["theme"] for row in csv.DictReader(f)}
+
+
+def test_run_pushes_a_model_and_prints_its_path_last(pipeline_run):
+    _, config, result = pipeline_run
+    last_line = result.stdout.strip().splitlines()[-1]
+    assert os.path.isabs(last_line)
+    assert os.path.dirname(last_line) == config.paths().serving_model_dir
+    assert os.path.exists(os.path.join(last_line, "saved_model.pb"))
+    # Progress output names every component as it runs.
+    for component in ("ImportExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"):
+        assert f"Component {component} is finished" in result.stdout
+
+
+def test_trainer_ran_two_replicas_and_logged_to_tensorboard(pipeline_run):
+    _, config, _ = pipeline_run
+    logs = "".join(open(p).read() for p in glob.glob(os.path.join(config.paths().work_dir, "logs", "*.log")))
+    assert "training on 2 replica(s)" in logs
+    events = glob.glob(os.path.join(config.paths().pipeline_root, "Trainer", "model_run", "*", "**", "events.out.tfevents.*"), recursive=True)
+    assert events, "no TensorBoard event files in the Trainer's run directory"
+
+
+def test_evaluator_computed_retrieval_and_ranking_metrics_and_blessed(pipeline_run):
+    import tensorflow_model_analysis as tfma
+
+    _, config, _ = pipeline_run
+    evaluation = sorted(glob.glob(os.path.join(config.paths().pipeline_root, "Evaluator", "evaluation", "*")))[-1]
+    result = tfma.load_eval_result(evaluation)
+    overall = dict(result.slicing_metrics)[()][""][""]
+    retrieval = overall["retrieval_recall"]["doubleValue"]
+    ranked = overall["ranked_recall"]["doubleValue"]
+    # Random guessing over 240 items: 50/240 = 0.21 for retrieval, 10/240 = 0.04 ranked.
+    assert retrieval > 0.35, overall
+    assert ranked > 0.08, overall
+    assert tfma.load_validation_result(evaluation).validation_ok
+
+
+def test_pushed_model_answers_in_a_fresh_process_without_pipeline_outputs(pipeline_run):
+    """A user whose history is all one theme gets mostly that theme in the top 10,
+    from the pushed model alone (pipeline root moved away while it answers)."""
+    config_path, config, result = pipeline_run
+    model_dir = result.stdout.strip().splitlines()[-1]
+    themes = _item_themes(config)
+    hidden = config.paths().pipeline_root + ".hidden"
+    os.rename(config.paths().pipeline_root, hidden)
+    try:
+        fractions = {}
+        for theme in ("space", "cooking", "horror", "finance"):
+            history = [i for i, t in sorted(themes.items()) if t == theme][:5]
+            out = run_bertrec(["recommend", "--model", model_dir, "--user", "new-user"] + history, config_path)
+            answer = json.loads(out.stdout.strip().splitlines()[-1])
+            assert len(answer["item_ids"]) == 10
+            assert not set(answer["item_ids"]) & set(history), "seen items must be excluded"
+            assert answer["scores"] == sorted(answer["scores"], reverse=True)
+            fractions[theme] = sum(themes[i] == theme for i in answer["item_ids"]) / 10
+    finally:
+        os.rename(hidden, config.paths().pipeline_root)
+    assert min(fractions.values()) >= 0.5, fractions
+    assert sum(fractions.values()) / len(fractions) >= 0.7, fractions
+
+
+def test_signatures_retrieve_rank_and_reject_unknown_ids(pipeline_run):
+    _, config, result = pipeline_run
+    model_dir = result.stdout.strip().splitlines()[-1]
+    script = f"""
+import json, tensorflow as tf
+from serving.loader import load_model
+m = load_model({model_dir!r})
+r = m.signatures["retrieve"](user_id=tf.constant(["u00001"]), history_item_ids=tf.constant(["i00001 i00002"]))
+ids = [i.decode() for i in r["item_ids"].numpy()[0]]
+k = m.signatures["rank"](user_id=tf.constant(["u00001"]), history_item_ids=tf.constant(["i00001"]),
+                         candidate_ids=tf.constant([ids[:3]]))
+try:
+    m.signatures["rank"](user_id=tf.constant(["u00001"]), history_item_ids=tf.constant([""]),
+                         candidate_ids=tf.constant([["i00003", "no-such-item"]]))
+    error = ""
+except tf.errors.InvalidArgumentError as e:
+    error = e.message
+print(json.dumps({{"retrieved": ids, "scores": r["scores"].numpy()[0].tolist(),
+                  "rank": k["scores"].numpy()[0].tolist(), "error": error}}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(answer["retrieved"]) == config.serve.retrieve_k
+    assert not {"i00001", "i00002"} & set(answer["retrieved"])
+    assert answer["scores"] == sorted(answer["scores"], reverse=True)
+    assert len(answer["rank"]) == 3 and all(0.0 <= s <= 1.0 for s in answer["rank"])
+    assert "no-such-item" in answer["error"]
+
+
+def test_second_run_reuses_cached_components(pipeline_run):
+    config_path, config, first = pipeline_run
+    second = run_bertrec(["run"], config_path)
+    assert second.stdout.strip().splitlines()[-1] == first.stdout.strip().splitlines()[-1]
+    assert "no new model version was pushed" in second.stdout
+    from ml_metadata.proto import metadata_store_pb2
+
+    for node in ("Transform", "Trainer", "Evaluator"):
+        states = [e.last_known_state for e in _executions(config, node)]
+        assert states.count(metadata_store_pb2.Execution.COMPLETE) == 1, (node, states)
+        assert metadata_store_pb2.Execution.CACHED in states, (node, states)
+
+
+def test_worse_model_is_not_blessed_and_serving_keeps_the_old_version(pipeline_run, tmp_path):
+    config_path, config, first = pipeline_run
+    pushed_before = sorted(os.listdir(config.paths().serving_model_dir))
+    worse = json.loads(json.dumps(TINY))
+    # A randomly initialised tiny encoder trained for two steps: far worse than MiniLM.
+    worse["model"].update({"encoder": "tiny"})
+    worse["train"].update({"train_steps": 2, "epochs": 1})
+    worse_path = write_config(tmp_path, worse, name=config.pipeline.name)
+    with open(worse_path) as f:
+        values = json.load(f)
+    values["pipeline"]["work_dir"] = config.paths().work_dir  # same pipeline, same baseline
+    with open(worse_path, "w") as f:
+        json.dump(values, f)
+    result = run_bertrec(["run"], worse_path)
+
+    assert "did not bless" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == first.stdout.strip().splitlines()[-1]
+    assert sorted(os.listdir(config.paths().serving_model_dir)) == pushed_before
+    blessing = sorted(glob.glob(os.path.join(config.paths().pipeline_root, "Evaluator", "blessing", "*")), key=lambda p: int(os.path.basename(p)))[-1]
+    assert os.path.exists(os.path.join(blessing, "NOT_BLESSED"))
+
+
+def test_vertex_runner_compiles_the_same_pipeline(tmp_path):
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
+    env.pop("BERTREC_CONFIG", None)
+    subprocess.run(
+        [sys.executable, os.path.join(PROJECT_DIR, "tfx_pipeline", "vertex_runner.py")],
+        cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300,
+    )
+    spec = json.load(open(tmp_path / "bertrec_pipeline.json"))
+    executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
+    for component in ("ImportExampleGen", "Transform", "Trainer", "Evaluator", "Pusher", "AnomaliesGate"):
+        assert f"{component}_executor" in executors
+    assert "--runner=DataflowRunner" in json.dumps(spec)
+    assert spec["runtimeConfig"]["gcsOutputDirectory"].startswith("gs://")
+
+
+def test_anomalies_stop_the_pipeline_with_a_readable_summary(tmp_path):
+    """Examples missing a feature never reach the Transform."""
+    from bertrec.config import Config
+    from bertrec.data.prepare import DATA_FILE, to_tf_example
+    import tensorflow as tf
+
+    config_path = write_config(tmp_path, TINY, name="bertrec-anomalies")
+    config = Config.load(config_path)
+    row = {
+        "user_id": "u1", "history_item_ids": "i2", "history_text": "Two", "item_id": "i1",
+        "item_title": "One", "item_description": "d", "item_tags": "t", "rating": 4.0, "timestamp": 1,
+    }
+    for split in ("train", "eval", "catalogue"):
+        os.makedirs(os.path.join(config.paths().examples_dir, split))
+        with tf.io.TFRecordWriter(os.path.join(config.paths().examples_dir, split, DATA_FILE), options="GZIP") as w:
+            for _ in range(20):
+                example = tf.train.Example.FromString(to_tf_example(row))
+                if split == "eval":
+                    del example.features.feature["rating"]
+                w.write(example.SerializeToString())
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", BERTREC_CONFIG=config_path)
+    result = subprocess.run(
+        [sys.executable, os.path.join(PROJECT_DIR, "tfx_pipeline", "local_runner.py")],
+        env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode != 0
+    assert "ExampleValidator found anomalies" in result.stderr + result.stdout
+    assert "eval: feature 'rating'" in result.stderr + result.stdout
+    assert not os.path.exists(os.path.join(config.paths().pipeline_root, "Transform"))

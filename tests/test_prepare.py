@@ -1,0 +1,78 @@
+import gzip
+import os
+
+import pytest
+import tensorflow as tf
+
+from bertrec import features as F
+from bertrec.config import DataConfig, GeneratorConfig
+from bertrec.data import generate, prepare
+from bertrec.data.csv_io import DataError
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("data"))
+    generate.write(generate.generate(GeneratorConfig(num_items=120, num_users=40, num_interactions=1500)), directory)
+    return directory
+
+
+def _examples(items, interactions, **config):
+    for n, r in enumerate(interactions):
+        r.setdefault("_row", n + 2)
+    return prepare.build_examples(items, interactions, DataConfig(**config))
+
+
+ITEMS = [{"item_id": f"i{n}", "title": f"Title {n}", "description": "", "tags": ""} for n in range(6)]
+
+
+def test_history_holds_only_strictly_earlier_items_most_recent_first():
+    interactions = [
+        {"user_id": "u", "item_id": "i0", "rating": 5.0, "timestamp": 1},
+        {"user_id": "u", "item_id": "i1", "rating": 4.0, "timestamp": 2},
+        {"user_id": "u", "item_id": "i2", "rating": 3.0, "timestamp": 2},  # same time as i1
+        {"user_id": "u", "item_id": "i3", "rating": 5.0, "timestamp": 3},
+        {"user_id": "u", "item_id": "i0", "rating": 5.0, "timestamp": 4},  # re-consumed
+    ]
+    splits, _, _ = _examples(ITEMS, interactions, eval_fraction=0.01, history_length=2)
+    rows = sorted(splits[F.TRAIN_SPLIT] + splits[F.EVAL_SPLIT], key=lambda e: (e[F.TIMESTAMP], e[F.ITEM_ID]))
+    histories = [(e[F.ITEM_ID], e[F.HISTORY_ITEM_IDS]) for e in rows]
+    assert histories == [("i0", ""), ("i1", "i0"), ("i2", "i0"), ("i3", "i2 i1"), ("i0", "i3 i2")]
+    assert rows[3][F.HISTORY_TEXT] == "Title 2 ; Title 1"
+
+
+def test_split_is_by_time_and_catalogue_has_every_item(small_data):
+    from bertrec.data import csv_io
+
+    items = csv_io.read_items(os.path.join(small_data, "items.csv"))
+    interactions = csv_io.read_interactions(os.path.join(small_data, "interactions.csv"), {i["item_id"] for i in items})
+    splits, cutoff, _ = prepare.build_examples(items, interactions, DataConfig(eval_fraction=0.2, max_eval_examples=0))
+    assert max(e[F.TIMESTAMP] for e in splits[F.TRAIN_SPLIT]) < cutoff <= min(e[F.TIMESTAMP] for e in splits[F.EVAL_SPLIT])
+    assert len(splits[F.TRAIN_SPLIT]) + len(splits[F.EVAL_SPLIT]) == len(interactions)  # nothing dropped
+    assert sorted(e[F.ITEM_ID] for e in splits[F.CATALOGUE_SPLIT]) == sorted(i["item_id"] for i in items)
+
+
+def test_prepare_writes_splits_and_skips_when_unchanged(small_data, tmp_path):
+    out = str(tmp_path / "examples")
+    first = prepare.prepare(small_data, out, DataConfig(max_eval_examples=50), log=lambda m: None)
+    assert not first.skipped and first.counts[F.EVAL_SPLIT] == 50
+    records = list(tf.data.TFRecordDataset(os.path.join(out, "eval", prepare.DATA_FILE), compression_type="GZIP"))
+    assert len(records) == 50
+    example = tf.train.Example.FromString(records[0].numpy())
+    assert set(example.features.feature) == set(F.RAW_FEATURES)
+    mtime = os.path.getmtime(os.path.join(out, "train", prepare.DATA_FILE))
+    second = prepare.prepare(small_data, out, DataConfig(max_eval_examples=50), log=lambda m: None)
+    assert second.skipped and os.path.getmtime(os.path.join(out, "train", prepare.DATA_FILE)) == mtime
+
+
+def test_bad_input_leaves_previous_output_intact(small_data, tmp_path):
+    out = str(tmp_path / "examples")
+    prepare.prepare(small_data, out, DataConfig(), log=lambda m: None)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ("items.csv", "users.csv"):
+        (bad / name).write_text(open(os.path.join(small_data, name)).read())
+    (bad / "interactions.csv").write_text("user_id,item_id,rating,timestamp\nu00001,i00001,5,1\nu00001,nope,5,2\n")
+    with pytest.raises(DataError, match=r"interactions\.csv, row 3, field 'item_id': unknown item id 'nope'"):
+        prepare.prepare(str(bad), out, DataConfig(), log=lambda m: None)
+    assert prepare.prepare(small_data, out, DataConfig(), log=lambda m: None).skipped
