@@ -9,10 +9,10 @@ from trainer.model import Recommender
 
 
 def _batch(n, rng):
-    theme = rng.randint(2, size=n)
-    # Two "themes" of token ids; the query and the item of a pair share a theme.
-    query = np.where(theme[:, None] == 0, rng.randint(2000, 2100, (n, 8)), rng.randint(3000, 3100, (n, 8)))
-    item = np.where(theme[:, None] == 0, rng.randint(2000, 2100, (n, 8)), rng.randint(3000, 3100, (n, 8)))
+    theme = rng.randint(8, size=n)
+    # Eight "themes" of 50 token ids each; the query and the item of a pair share a theme.
+    query = 2000 + 50 * theme[:, None] + rng.randint(50, size=(n, 8))
+    item = 2000 + 50 * theme[:, None] + rng.randint(50, size=(n, 8))
     return {
         F.QUERY_TOKENS: np.concatenate([np.full((n, 1), 101), query, np.full((n, 1), 102)], 1).astype(np.int64),
         F.ITEM_TOKENS: np.concatenate([np.full((n, 1), 101), item, np.full((n, 1), 102)], 1).astype(np.int64),
@@ -27,14 +27,15 @@ def test_trains_on_two_replicas_and_loss_falls():
     assert strategy.num_replicas_in_sync == 2
     config = Config.from_dict({
         "model": {"encoder": "tiny", "trainable_encoder_layers": -1, "query_sequence_length": 10, "item_sequence_length": 10},
-        "train": {"learning_rate": 3e-3},
+        "train": {"learning_rate": 1e-3},
     })
     rng = np.random.RandomState(0)
     data = tf.data.Dataset.from_tensor_slices(_batch(640, rng)).batch(32, drop_remainder=True)
     with strategy.scope():
         model = Recommender(config, num_users=11, num_items=41)
         model.compile(optimizer=tf.keras.optimizers.Adam(config.train.learning_rate))
-    history = model.fit(data, epochs=4, verbose=0)
+    history = model.fit(data, epochs=6, verbose=0)
     losses = history.history["loss"]
     assert losses[-1] < losses[0] * 0.8, losses
-    assert history.history["in_batch_top5"][-1] > 0.3
+    # 16 examples per replica: guessing would put the true item in the top 5 at 5/16 = 0.31.
+    assert history.history["in_batch_top5"][-1] > 0.6, history.history

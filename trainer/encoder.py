@@ -58,6 +58,7 @@ def _vocabulary_size() -> int:
 def freeze_lower_layers(backbone: keras_nlp.models.BertBackbone, trainable_layers: int) -> None:
     """Freezes the embeddings and all but the top ``trainable_layers`` transformer
     layers (-1 = train everything). Frozen layers need no backward pass."""
+    backbone.pooled_dense.trainable = False  # unused: towers mean-pool the sequence output
     if trainable_layers < 0:
         return
     for layer in (
@@ -65,7 +66,6 @@ def freeze_lower_layers(backbone: keras_nlp.models.BertBackbone, trainable_layer
         backbone.position_embedding,
         backbone.segment_embedding,
         backbone.embeddings_layer_norm,
-        backbone.pooled_dense,  # unused: towers mean-pool the sequence output
     ):
         layer.trainable = False
     n = len(backbone.transformer_layers)

@@ -107,7 +107,7 @@ def generate(config: GeneratorConfig) -> GeneratedData:
     for t in range(n_themes):
         members = np.flatnonzero(item_theme_idx == t)
         ranks = rng.permutation(len(members)) + 1
-        popularity[members] = 1.0 / ranks**1.0
+        popularity[members] = 1.0 / ranks**1.6
     items = []
     for i, item_id in enumerate(item_ids):
         theme = THEMES[theme_names[item_theme_idx[i]]]
@@ -119,18 +119,14 @@ def generate(config: GeneratorConfig) -> GeneratedData:
             "release_timestamp": int(START_TIME + release_day[i] * DAY),
         })
 
-    # Users: one main theme, sometimes a second, plus a little exploration.
+    # Users: a main theme, usually a second and sometimes a third, plus a little exploration.
     user_ids = [f"u{n:05d}" for n in range(1, config.num_users + 1)]
     user_pref = np.zeros((config.num_users, n_themes))
     user_themes = {}
     for u in range(config.num_users):
-        main = rng.randint(n_themes)
-        user_pref[u, main] = 1.0
-        chosen = [main]
-        if rng.rand() < 0.5:
-            second = (main + 1 + rng.randint(n_themes - 1)) % n_themes
-            user_pref[u, second] = rng.uniform(0.2, 0.5)
-            chosen.append(second)
+        n_liked = rng.choice([1, 2, 3], p=[0.3, 0.45, 0.25])
+        chosen = list(rng.choice(n_themes, size=n_liked, replace=False))
+        user_pref[u, chosen] = [1.0] + list(rng.uniform(0.3, 0.7, size=n_liked - 1))
         user_pref[u] /= user_pref[u].sum()
         user_themes[user_ids[u]] = [theme_names[t] for t in chosen]
     exploration = 0.1
