@@ -106,6 +106,9 @@ class TrainConfig:
     learning_rate: float = 3e-4
     retrieval_loss_weight: float = 1.0
     ranking_loss_weight: float = 0.5
+    #: Catalogue items drawn uniformly and encoded per replica batch as the
+    #: ranking head's negatives (shared round-robin by the batch's users).
+    ranking_negatives: int = 16
     #: Number of logical CPU devices to split the host CPU into, so that
     #: MirroredStrategy runs several replicas without a GPU (0 = leave devices as
     #: they are: every GPU, or the one CPU). Applied once, at process start.
@@ -265,6 +268,7 @@ class Config:
             (self.model.item_sequence_length >= 8, "model.item_sequence_length must be >= 8"),
             (self.train.batch_size >= 2, "train.batch_size must be >= 2"),
             (self.train.train_steps >= 1, "train.train_steps must be >= 1"),
+            (self.train.ranking_negatives >= 1, "train.ranking_negatives must be >= 1"),
             (
                 self.train.precision in ("float32", "mixed_bfloat16", "mixed_float16"),
                 "train.precision must be float32, mixed_bfloat16 or mixed_float16",

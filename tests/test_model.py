@@ -32,7 +32,8 @@ def test_trains_on_two_replicas_and_loss_falls():
     rng = np.random.RandomState(0)
     data = tf.data.Dataset.from_tensor_slices(_batch(640, rng)).batch(32, drop_remainder=True)
     with strategy.scope():
-        model = Recommender(config, num_users=11, num_items=41)
+        pool = _batch(40, np.random.RandomState(1))
+        model = Recommender(config, 11, 41, pool[F.ITEM_TOKENS], pool[F.ITEM_INDEX])
         model.compile(optimizer=tf.keras.optimizers.Adam(config.train.learning_rate))
     history = model.fit(data, epochs=6, verbose=0)
     losses = history.history["loss"]

@@ -1,7 +1,7 @@
 """tf.data input pipelines over the Transform component's outputs."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import List
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -30,12 +30,3 @@ def transformed_dataset(
         ),
         tf_transform_output.transformed_metadata.schema,
     ).prefetch(tf.data.AUTOTUNE)
-
-
-def read_all(dataset: tf.data.Dataset, keys) -> Dict[str, tf.Tensor]:
-    """Concatenates the given features of a finite dataset into tensors."""
-    parts = {key: [] for key in keys}
-    for batch in dataset:
-        for key in keys:
-            parts[key].append(batch[key])
-    return {key: tf.concat(values, axis=0) for key, values in parts.items()}

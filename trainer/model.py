@@ -6,8 +6,10 @@
 - Ranking head: scores a (user, item) pair from both embeddings, their product
   and id embeddings (out-of-vocabulary ids share one bucket, so cold-start
   items are scored from text). It is trained to tell items the user liked
-  (rating >= ``LIKE_THRESHOLD``) from items they did not pick or did not like,
-  so re-ranking the retrieved candidates by it orders them by what users want.
+  (rating >= ``LIKE_THRESHOLD``) from items they did not like and from items
+  drawn uniformly from the catalogue. In-batch negatives would be drawn by
+  popularity and teach the head to ignore it; uniform ones let it learn that
+  popular items are likelier picks, which retrieval's in-batch softmax cancels.
 """
 from __future__ import annotations
 
@@ -25,7 +27,14 @@ LIKE_THRESHOLD = 4.0
 
 
 class RankingHead(tf.keras.layers.Layer):
-    """Logit that a user likes an item, from tower embeddings and id embeddings."""
+    """Logit that a user likes an item.
+
+    A residual on the retrieval similarity: ``scale * cosine + bias + mlp(...)``,
+    where the MLP reads both embeddings, their product and id embeddings and its
+    last layer starts at zero. An untrained head therefore ranks exactly like
+    retrieval, and training only has to learn corrections (popularity, ratings,
+    id effects) instead of re-learning relevance.
+    """
 
     def __init__(self, num_users: int, num_items: int, id_dim: int, hidden_units, **kwargs):
         super().__init__(**kwargs)
@@ -33,31 +42,39 @@ class RankingHead(tf.keras.layers.Layer):
         self.item_embedding = tf.keras.layers.Embedding(num_items, id_dim, name="item_id_embedding")
         self.mlp = tf.keras.Sequential(
             [tf.keras.layers.Dense(units, activation="relu") for units in hidden_units]
-            + [tf.keras.layers.Dense(1, dtype="float32")],
+            + [tf.keras.layers.Dense(1, kernel_initializer="zeros", dtype="float32")],
             name="mlp",
         )
+        # cosine in [-1, 1]; a scale of 5 makes the initial probabilities spread over (0.01, 0.99).
+        self.scale = self.add_weight(name="similarity_scale", shape=(), initializer=tf.keras.initializers.Constant(5.0))
+        self.bias = self.add_weight(name="similarity_bias", shape=(), initializer="zeros")
 
     def call(self, query, candidate, user_index, item_index):
         """Logits [batch]; every argument has the same leading (batch) shape."""
+        cosine = tf.reduce_sum(query * candidate, axis=-1, keepdims=True)
         x = tf.concat(
             [
                 query,
                 candidate,
                 query * candidate,
-                tf.reduce_sum(query * candidate, axis=-1, keepdims=True),
+                cosine,
                 self.user_embedding(user_index),
                 self.item_embedding(item_index),
             ],
             axis=-1,
         )
-        return tf.squeeze(self.mlp(x), axis=-1)
+        return tf.squeeze(self.scale * cosine + self.bias + self.mlp(x), axis=-1)
 
 
 class Recommender(tfrs.Model):
     """Two-tower retrieval + ranking, trained jointly (``compute_loss``)."""
 
-    def __init__(self, config: Config, num_users: int, num_items: int):
+    def __init__(self, config: Config, num_users: int, num_items: int, catalogue_tokens, catalogue_index):
+        """``catalogue_tokens`` [N, item length] and ``catalogue_index`` [N] are the
+        transformed catalogue, the pool of the ranking head's uniform negatives."""
         super().__init__()
+        self._catalogue_tokens = tf.constant(catalogue_tokens, dtype=tf.int64)
+        self._catalogue_index = tf.constant(catalogue_index, dtype=tf.int64)
         m = config.model
         self.config = config
         backbone = build_backbone(m, max(m.query_sequence_length, m.item_sequence_length))
@@ -85,10 +102,15 @@ class Recommender(tfrs.Model):
         user_index = features[F.USER_INDEX]
         retrieval_loss = self.retrieval_task(query, candidate, candidate_ids=item_index)
 
-        # Ranking pairs: each user with their own item (label: liked) and with
-        # the next example's item (label 0), unless that is the same item.
-        negative = tf.roll(candidate, shift=1, axis=0)
-        negative_index = tf.roll(item_index, shift=1, axis=0)
+        # Ranking pairs: each user with their own item (label: liked) and with an
+        # item drawn uniformly from the catalogue (label 0, unless it is the same
+        # item). A few negatives are encoded per batch and shared round-robin.
+        batch = tf.shape(query)[0]
+        rows = tf.random.uniform([t.ranking_negatives], maxval=tf.shape(self._catalogue_index)[0], dtype=tf.int32)
+        pool = self.candidate_tower(tf.gather(self._catalogue_tokens, rows), training=training)
+        pick = tf.math.floormod(tf.range(batch), t.ranking_negatives)
+        negative = tf.gather(pool, pick)
+        negative_index = tf.gather(tf.gather(self._catalogue_index, rows), pick)
         logits = tf.concat(
             [
                 self.ranking_head(query, candidate, user_index, item_index),

@@ -34,25 +34,26 @@ def _split_pattern(patterns, split: str) -> str:
     return matches[0]
 
 
-def embed_catalogue(model: Recommender, dataset: tf.data.Dataset) -> dict:
-    """Catalogue ids, titles, vocabulary indices and candidate embeddings (numpy)."""
-    # One traced graph for all batches: calling the tower eagerly is many times slower.
-    encode = tf.function(lambda tokens: model.candidate_tower(tokens, training=False))
-    ids, titles, vocab_index, embeddings = [], [], [], []
+def read_catalogue(dataset: tf.data.Dataset) -> dict:
+    """The transformed catalogue split as numpy: ids, titles, vocabulary indices, tokens."""
+    columns = {"ids": F.ITEM_KEY, "titles": F.ITEM_SHORT_TEXT, "vocab_index": F.ITEM_INDEX, "tokens": F.ITEM_TOKENS}
+    parts = {name: [] for name in columns}
     for batch in dataset:
-        ids.append(batch[F.ITEM_KEY].numpy())
-        titles.append(batch[F.ITEM_SHORT_TEXT].numpy())
-        vocab_index.append(batch[F.ITEM_INDEX].numpy())
-        embeddings.append(encode(batch[F.ITEM_TOKENS]).numpy())
-    catalogue = {
-        "ids": np.concatenate(ids),
-        "titles": np.concatenate(titles),
-        "vocab_index": np.concatenate(vocab_index),
-        "embeddings": np.concatenate(embeddings).astype(np.float32),
-    }
+        for name, feature in columns.items():
+            parts[name].append(batch[feature].numpy())
+    catalogue = {name: np.concatenate(values) for name, values in parts.items()}
     if len(np.unique(catalogue["ids"])) != len(catalogue["ids"]):
         raise ValueError("the catalogue split has duplicate item ids")
     return catalogue
+
+
+def embed(model: Recommender, tokens: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Candidate-tower embeddings of catalogue tokens [N, length] -> [N, dim]."""
+    # One traced graph for all batches: calling the tower eagerly is many times slower.
+    encode = tf.function(lambda t: model.candidate_tower(t, training=False))
+    return np.concatenate(
+        [encode(tf.constant(tokens[i : i + batch_size])).numpy() for i in range(0, len(tokens), batch_size)]
+    ).astype(np.float32)
 
 
 #: Config sections the Trainer reads; only these are its custom_config, so that
@@ -80,12 +81,15 @@ def run_fn(fn_args: FnArgs) -> None:
     train_ds = dataset(fn_args.train_files[0], batch_size=t.batch_size, shuffle=True, seed=t.seed)
     eval_ds = dataset(_split_pattern(fn_args.eval_files, F.EVAL_SPLIT), batch_size=t.batch_size, shuffle=False)
 
+    catalogue = read_catalogue(
+        dataset(_split_pattern(fn_args.eval_files, F.CATALOGUE_SPLIT), batch_size=256, shuffle=False, num_epochs=1)
+    )
     strategy = distribution.make_strategy()
     logging.info("bertrec: training on %d replica(s): %s", strategy.num_replicas_in_sync, strategy.extended.worker_devices)
     tf.keras.mixed_precision.set_global_policy(t.precision)
     try:
         with strategy.scope():
-            model = Recommender(config, num_users=num_users, num_items=num_items)
+            model = Recommender(config, num_users, num_items, catalogue["tokens"], catalogue["vocab_index"])
             model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=t.learning_rate))
         epochs = max(1, min(t.epochs, t.train_steps))
         start = time.time()
@@ -104,10 +108,7 @@ def run_fn(fn_args: FnArgs) -> None:
         tf.keras.mixed_precision.set_global_policy("float32")
 
     start = time.time()
-    catalogue = embed_catalogue(
-        model,
-        dataset(_split_pattern(fn_args.eval_files, F.CATALOGUE_SPLIT), batch_size=256, shuffle=False, num_epochs=1),
-    )
+    catalogue["embeddings"] = embed(model, catalogue["tokens"])
     logging.info("bertrec: embedded %d catalogue items in %.1fs", len(catalogue["ids"]), time.time() - start)
     server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config)
     export.export(server, fn_args.serving_model_dir)
