@@ -60,6 +60,16 @@ def _tfx(args, env, log_file, show_progress: bool) -> None:
         raise RunError(f"`tfx {' '.join(args[:2])}` failed (exit {proc.returncode}); full log: {log_file.name}")
 
 
+def _latest_blessing(pipeline_root: str) -> str:
+    """BLESSED or NOT_BLESSED: the marker file of the newest Evaluator blessing."""
+    root = os.path.join(pipeline_root, "Evaluator", "blessing")
+    runs = sorted((d for d in os.listdir(root) if d.isdigit()), key=int) if os.path.isdir(root) else []
+    for marker in ("BLESSED", "NOT_BLESSED"):
+        if runs and os.path.exists(os.path.join(root, runs[-1], marker)):
+            return marker
+    return ""
+
+
 def run(config: Config, config_path: str = "") -> str:
     """Runs everything; returns the pushed model version's absolute path."""
     from bertrec.data import generate, prepare
@@ -94,11 +104,12 @@ def run(config: Config, config_path: str = "") -> str:
             f"the Evaluator did not bless it (see {log_path})"
         )
     if versions(paths.serving_model_dir) == before:
-        print(
-            "no new model version was pushed (every component was cached, or the Evaluator "
-            "did not bless the new model); TF Serving keeps serving:",
-            flush=True,
+        reason = (
+            "the Evaluator did not bless the new model"
+            if _latest_blessing(paths.pipeline_root) == "NOT_BLESSED"
+            else "the model is the one already pushed"
         )
+        print(f"no new model version was pushed ({reason}); TF Serving keeps serving:", flush=True)
     else:
         print(f"done in {time.time() - start:.0f}s; pushed model version:", flush=True)
     return pushed

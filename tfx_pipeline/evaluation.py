@@ -1,4 +1,11 @@
-"""The Evaluator's TFMA configuration: which metrics gate a model's blessing."""
+"""The Evaluator's TFMA configuration: which metrics gate a model's blessing.
+
+The ``evaluate`` signature returns, per eval example, whether the target item
+was retrieved (top ``recall_k``) and whether it made the final list (top
+``top_k``); the mean of each is a recall. (TFMA's SetMatchRecall would compute
+the same from ranked id lists, but in TFMA 0.47 it breaks as soon as a baseline
+model is compared: its false-negative rows are not keyed by model name.)
+"""
 from __future__ import annotations
 
 import json
@@ -11,24 +18,27 @@ from trainer.export import SIGNATURE_EVALUATE
 
 RETRIEVAL_RECALL = "retrieval_recall"
 RANKED_RECALL = "ranked_recall"
+#: Signature outputs the two recalls average.
+RETRIEVAL_HIT = "retrieval_hit"
+RANKED_HIT = "ranked_hit"
 
 
-def _recall(name: str, top_k: int, prefix: str, minimum: float, max_drop: float) -> tfma.MetricConfig:
-    return tfma.MetricConfig(
-        class_name="SetMatchRecall",
-        config=json.dumps({
-            "name": name,
-            "top_k": top_k,
-            "prediction_class_key": f"{prefix}_ids",
-            "prediction_score_key": f"{prefix}_scores",
-        }),
-        threshold=tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": minimum}),
-            # Compared with the latest blessed model; ignored when there is none yet.
-            change_threshold=tfma.GenericChangeThreshold(
-                direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_drop}
-            ),
-        ),
+def _recall(output: str, name: str, minimum: float, max_drop: float) -> tfma.MetricsSpec:
+    return tfma.MetricsSpec(
+        output_names=[output],
+        metrics=[
+            tfma.MetricConfig(
+                class_name="MeanPrediction",
+                config=json.dumps({"name": name}),
+                threshold=tfma.MetricThreshold(
+                    value_threshold=tfma.GenericValueThreshold(lower_bound={"value": minimum}),
+                    # Compared with the latest blessed model; ignored when there is none yet.
+                    change_threshold=tfma.GenericChangeThreshold(
+                        direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_drop}
+                    ),
+                ),
+            )
+        ],
     )
 
 
@@ -37,15 +47,17 @@ def eval_config(config: Config) -> tfma.EvalConfig:
     a value threshold and a change threshold against the last blessed model."""
     e = config.evaluate
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name=SIGNATURE_EVALUATE, label_key=F.ITEM_ID)],
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=SIGNATURE_EVALUATE,
+                # The recalls need no label column; TFMA wants one per output all the same.
+                label_keys={RETRIEVAL_HIT: F.RATING, RANKED_HIT: F.RATING},
+            )
+        ],
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    _recall(RETRIEVAL_RECALL, e.recall_k, "retrieved", e.min_retrieval_recall, e.max_recall_drop),
-                    _recall(RANKED_RECALL, config.serve.top_k, "ranked", e.min_ranked_recall, e.max_recall_drop),
-                ]
-            )
+            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")], output_names=[RETRIEVAL_HIT]),
+            _recall(RETRIEVAL_HIT, RETRIEVAL_RECALL, e.min_retrieval_recall, e.max_recall_drop),
+            _recall(RANKED_HIT, RANKED_RECALL, e.min_ranked_recall, e.max_recall_drop),
         ],
     )

@@ -14,9 +14,11 @@ import os
 from typing import List, Optional
 
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
 from bertrec import features as F
 from bertrec.config import Config
+from tfx_pipeline import pusher
 from tfx_pipeline.anomalies_gate import AnomaliesGate
 from tfx_pipeline.evaluation import eval_config
 from trainer.task import trainer_config
@@ -118,8 +120,9 @@ def create_pipeline(
         example_splits=[F.EVAL_SPLIT],
     )
 
-    pusher = tfx.components.Pusher(
+    model_pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
+        custom_executor_spec=executor_spec.ExecutorClassSpec(pusher.Executor),
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
@@ -131,7 +134,7 @@ def create_pipeline(
         pipeline_root=pipeline_root,
         components=[
             example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-            transform, trainer, model_resolver, evaluator, pusher,
+            transform, trainer, model_resolver, evaluator, model_pusher,
         ],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,

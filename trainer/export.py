@@ -19,8 +19,8 @@ Signatures (batch dimension first; clients send what they have):
     -> ``scores: float[B, C]`` (like-probability; ids not in the catalogue are
     an INVALID_ARGUMENT error that names them).
 ``evaluate(examples: string[B])`` serialized raw tf.Examples (what TFMA feeds)
-    -> ``retrieved_ids``/``retrieved_scores`` (top ``recall_k`` of retrieval)
-    and ``ranked_ids``/``ranked_scores`` (the final ``top_k`` list).
+    -> ``retrieval_hit: float[B]`` (target item among the top ``recall_k``
+    retrieved) and ``ranked_hit: float[B]`` (among the final ``top_k``).
 """
 from __future__ import annotations
 
@@ -150,20 +150,20 @@ class RecommenderServer(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def evaluate(self, examples):
-        """For TFMA: serialized raw examples in, retrieved and ranked lists out."""
+        """For TFMA: serialized raw examples in; per example, whether its target item
+        is among the top ``recall_k`` retrieved (``retrieval_hit``) and among the
+        final top ``top_k`` (``ranked_hit``). Their means are recall@k."""
         parsed = tf.io.parse_example(
             examples,
-            {name: tf.io.FixedLenFeature([], tf.string, default_value="") for name in F.SERVING_INPUTS},
+            {name: tf.io.FixedLenFeature([], tf.string, default_value="") for name in F.SERVING_INPUTS + (F.ITEM_ID,)},
         )
-        retrieved_scores, retrieved_rows, ranked_scores, ranked_rows = self._recommend(
-            parsed[F.USER_ID], parsed[F.HISTORY_ITEM_IDS]
-        )
-        return {
-            "retrieved_ids": tf.gather(self.item_ids, retrieved_rows[:, : self._recall_k]),
-            "retrieved_scores": retrieved_scores[:, : self._recall_k],
-            "ranked_ids": tf.gather(self.item_ids, ranked_rows),
-            "ranked_scores": ranked_scores,
-        }
+        _, retrieved_rows, _, ranked_rows = self._recommend(parsed[F.USER_ID], parsed[F.HISTORY_ITEM_IDS])
+        target = self.item_row.lookup(parsed[F.ITEM_ID])[:, tf.newaxis]
+
+        def hit(rows):
+            return tf.cast(tf.reduce_any(tf.equal(rows, target), axis=1), tf.float32)
+
+        return {"retrieval_hit": hit(retrieved_rows[:, : self._recall_k]), "ranked_hit": hit(ranked_rows)}
 
     def signatures(self):
         """The concrete functions to save, by signature name."""

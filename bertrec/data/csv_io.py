@@ -94,6 +94,15 @@ def _require_text(name: str, row: Dict[str, str], field: str) -> str:
     return value
 
 
+def _unique_id(name: str, row: Dict[str, str], field: str, seen: Dict[str, int]) -> str:
+    """The row's non-empty ``field``, which must not repeat an earlier row's."""
+    value = _require_text(name, row, field)
+    if value in seen:
+        raise _fail(name, row, field, f"duplicate id {value!r} (first at row {seen[value]})")
+    seen[value] = row["_row"]
+    return value
+
+
 def _parse_number(name: str, row: Dict[str, str], field: str, kind) -> float:
     raw = row[field].strip()
     try:
@@ -111,10 +120,7 @@ def read_items(path: str) -> List[Dict[str, object]]:
     name = os.path.basename(path)
     items, seen = [], {}
     for row in _read(path, REQUIRED_ITEM_COLUMNS):
-        item_id = _require_text(name, row, "item_id")
-        if item_id in seen:
-            raise _fail(name, row, "item_id", f"duplicate id {item_id!r} (first at row {seen[item_id]})")
-        seen[item_id] = row["_row"]
+        item_id = _unique_id(name, row, "item_id", seen)
         items.append({
             "item_id": item_id,
             "title": " ".join(_require_text(name, row, "title").split()),
@@ -131,11 +137,7 @@ def read_users(path: str) -> List[str]:
     name = os.path.basename(path)
     users, seen = [], {}
     for row in _read(path, USER_COLUMNS):
-        user_id = _require_text(name, row, "user_id")
-        if user_id in seen:
-            raise _fail(name, row, "user_id", f"duplicate id {user_id!r} (first at row {seen[user_id]})")
-        seen[user_id] = row["_row"]
-        users.append(user_id)
+        users.append(_unique_id(name, row, "user_id", seen))
     return users
 
 
