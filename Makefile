@@ -6,7 +6,9 @@ SHELL := /bin/bash
 
 VENV := .venv
 STAMP := $(VENV)/.setup-stamp
-PIP_VERSION := 26.3
+# The build tools (pip freeze leaves them out of requirements.txt); the project is
+# installed with --no-build-isolation, so these build it, offline of any resolver.
+BUILD_TOOLS := pip==26.3 setuptools==65.5.0 wheel==0.48.0
 # Keras 2 in every process (TensorFlow Recommenders and keras-nlp 0.12 need it).
 export TF_USE_LEGACY_KERAS := 1
 
@@ -31,7 +33,7 @@ $(STAMP): requirements.txt setup.py
 	fi; \
 	echo "setting up $(VENV) with $$py"; \
 	"$$py" -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --upgrade "pip==$(PIP_VERSION)"
+	$(VENV)/bin/python -m pip install -q --upgrade $(BUILD_TOOLS)
 	$(VENV)/bin/python -m pip install -q --no-deps -r requirements.txt
 	$(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
