@@ -113,8 +113,6 @@ class TrainConfig:
     #: MirroredStrategy runs several replicas without a GPU (0 = leave devices as
     #: they are: every GPU, or the one CPU). Applied once, at process start.
     logical_cpu_devices: int = 0
-    #: Keras mixed precision policy ("float32", "mixed_bfloat16", "mixed_float16").
-    precision: str = "float32"
     seed: int = 7
 
 
@@ -269,10 +267,6 @@ class Config:
             (self.train.batch_size >= 2, "train.batch_size must be >= 2"),
             (self.train.train_steps >= 1, "train.train_steps must be >= 1"),
             (self.train.ranking_negatives >= 1, "train.ranking_negatives must be >= 1"),
-            (
-                self.train.precision in ("float32", "mixed_bfloat16", "mixed_float16"),
-                "train.precision must be float32, mixed_bfloat16 or mixed_float16",
-            ),
             (1 <= self.serve.top_k <= self.serve.retrieve_k, "need 1 <= serve.top_k <= serve.retrieve_k"),
             (self.evaluate.recall_k <= self.serve.retrieve_k, "evaluate.recall_k must be <= serve.retrieve_k"),
             (

@@ -86,27 +86,22 @@ def run_fn(fn_args: FnArgs) -> None:
     )
     strategy = distribution.make_strategy()
     logging.info("bertrec: training on %d replica(s): %s", strategy.num_replicas_in_sync, strategy.extended.worker_devices)
-    tf.keras.mixed_precision.set_global_policy(t.precision)
-    try:
-        with strategy.scope():
-            model = Recommender(config, num_users, num_items, catalogue["tokens"], catalogue["vocab_index"])
-            model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=t.learning_rate))
-        epochs = max(1, min(t.epochs, t.train_steps))
-        steps_per_epoch = max(1, t.train_steps // epochs)
-        start = time.time()
-        model.fit(
-            train_ds,
-            epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
-            validation_data=eval_ds,
-            validation_steps=t.validation_steps,
-            callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
-            verbose=2,
-        )
-        logging.info("bertrec: trained %d steps in %.1fs", epochs * steps_per_epoch, time.time() - start)
-    finally:
-        # Executors share the process under the local orchestrator.
-        tf.keras.mixed_precision.set_global_policy("float32")
+    with strategy.scope():
+        model = Recommender(config, num_users, num_items, catalogue["tokens"], catalogue["vocab_index"])
+        model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=t.learning_rate))
+    epochs = max(1, min(t.epochs, t.train_steps))
+    steps_per_epoch = max(1, t.train_steps // epochs)
+    start = time.time()
+    model.fit(
+        train_ds,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=eval_ds,
+        validation_steps=t.validation_steps,
+        callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
+        verbose=2,
+    )
+    logging.info("bertrec: trained %d steps in %.1fs", epochs * steps_per_epoch, time.time() - start)
 
     start = time.time()
     catalogue["embeddings"] = embed(model, catalogue["tokens"])
