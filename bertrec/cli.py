@@ -5,7 +5,11 @@
     bertrec data prepare     validate CSVs, build behaviour-sequence examples, split by time
     bertrec paths            print the work directory layout of the current config
     bertrec pushed           print the newest model version Pusher wrote
-    bertrec recommend        ask an exported model for recommendations (JSON out)
+    bertrec recommend        recommendations from a model server (--server) or a model directory
+    bertrec serve            the local model server (TF Serving's gRPC API) on the pushed models
+    bertrec status           a model server's versions and their states
+    bertrec metadata         a model server's signatures
+    bertrec loadtest         concurrent clients against a model server: QPS and latency
 
 Every command reads the config from ``--config FILE`` or ``$BERTREC_CONFIG``.
 """
@@ -17,6 +21,9 @@ import sys
 import time
 
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
+import grpc
+
+from bertrec import features as F
 from bertrec.config import CONFIG_ENV, Config, ConfigError
 from bertrec.data.csv_io import DataError
 
@@ -65,20 +72,104 @@ def _pushed(config: Config, args) -> None:
 def _recommend(config: Config, args) -> None:
     import json
 
-    import tensorflow as tf
+    from serving.client import Recommendation
 
-    from serving.loader import load_model
+    if args.server:
+        from serving.client import ServingClient
 
-    path = args.model or _latest_or_exit(config)
-    model = load_model(path)
-    out = model.signatures["serving_default"](
-        user_id=tf.constant([args.user]), history_item_ids=tf.constant([" ".join(args.history)])
+        with ServingClient(args.server, args.model_name or config.served_model_name(), config.server.timeout_seconds) as client:
+            source = args.server
+            items = client.recommend([args.history], [args.user], version=args.version)[0]
+    else:
+        import tensorflow as tf
+
+        from serving.loader import load_model
+
+        source = args.model or _latest_or_exit(config)
+        out = load_model(source).signatures[F.SIGNATURE_DEFAULT](
+            user_id=tf.constant([args.user]), history_item_ids=tf.constant([F.HISTORY_ID_SEPARATOR.join(args.history)])
+        )
+        items = [
+            Recommendation(i.decode(), t.decode(), float(v))
+            for i, t, v in zip(*(out[k].numpy()[0] for k in (F.OUT_ITEM_IDS, F.OUT_TITLES, F.OUT_SCORES)))
+        ]
+    if args.json:
+        print(json.dumps({"source": source, "items": [vars(r) for r in items]}))
+        return
+    print(f"{'rank':>4}  {'item_id':<12} {'score':>7}  title")
+    for rank, item in enumerate(items, 1):
+        print(f"{rank:>4}  {item.item_id:<12} {item.score:>7.4f}  {item.title}")
+
+
+def _serve(config: Config, args) -> None:
+    import logging
+
+    from serving.server import ModelServer, model_configs
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configs = model_configs(
+        args.model_name or config.served_model_name(),
+        args.model_base_path or config.paths().serving_model_dir,
+        args.model_config_file,
     )
-    print(json.dumps({
-        "model": path,
-        "item_ids": [i.decode() for i in out["item_ids"].numpy()[0]],
-        "scores": [round(float(s), 6) for s in out["scores"].numpy()[0]],
-    }))
+    server = ModelServer(
+        configs,
+        port=config.server.port if args.port is None else args.port,
+        threads=config.server.threads,
+        poll_seconds=config.server.poll_seconds,
+    )
+    server.serve_until_signalled()
+
+
+def _client(config: Config, args):
+    from serving.client import ServingClient
+
+    return ServingClient(args.server, args.model_name or config.served_model_name(), config.server.timeout_seconds)
+
+
+def _status(config: Config, args) -> None:
+    import json
+
+    with _client(config, args) as client:
+        print(json.dumps(client.status(args.version), indent=2))
+
+
+def _metadata(config: Config, args) -> None:
+    import json
+
+    with _client(config, args) as client:
+        print(json.dumps(client.metadata(args.version), indent=2))
+
+
+def _loadtest(config: Config, args) -> None:
+    from bertrec.data.csv_io import read_items
+    from serving.loadtest import random_histories, run_load
+
+    items_csv = args.items or os.path.join(config.paths().data_dir, "items.csv")
+    item_ids = [item["item_id"] for item in read_items(items_csv)]
+    histories = random_histories(item_ids, 1000, config.data.history_length, seed=args.seed)
+    print(
+        f"load test: {args.clients} clients against {args.server} for "
+        + (f"{args.requests} requests" if args.requests else f"{args.duration:.0f}s"),
+        flush=True,
+    )
+    report = run_load(
+        args.server,
+        histories,
+        concurrency=args.clients,
+        duration=None if args.requests else args.duration,
+        total_requests=args.requests or None,
+        model_name=args.model_name or config.served_model_name(),
+        signature=args.signature,
+        batch_size=args.batch_size,
+        timeout=config.server.timeout_seconds,
+        version=args.version,
+    )
+    print(report.table())
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            f.write(report.to_json() + "\n")
+    print(report.to_json())
 
 
 def _latest_or_exit(config: Config) -> str:
@@ -88,6 +179,12 @@ def _latest_or_exit(config: Config) -> str:
     if path is None:
         raise SystemExit(f"bertrec: no model has been pushed to {config.paths().serving_model_dir}")
     return path
+
+
+def _server_args(parser, required: bool) -> None:
+    parser.add_argument("--server", required=required, help="model server address HOST:PORT (TF Serving or bertrec serve)")
+    parser.add_argument("--model-name", help="model name on the server (default: server.model_name, else pipeline.name)")
+    parser.add_argument("--version", type=int, help="a specific model version (default: the newest served)")
 
 
 def main(argv=None) -> int:
@@ -107,18 +204,47 @@ def main(argv=None) -> int:
     sub.add_parser("run", help="run the whole pipeline locally (what `make run` does)").set_defaults(func=_run)
     sub.add_parser("paths", help="print the work directory layout").set_defaults(func=_paths)
     sub.add_parser("pushed", help="print the newest pushed model version").set_defaults(func=_pushed)
-    rec = sub.add_parser("recommend", help="top-k items for a user from an exported model (JSON)")
-    rec.add_argument("--model", help="model version directory (default: the newest pushed)")
+    rec = sub.add_parser("recommend", help="top-k items for a user, from a model server or a model directory")
+    _server_args(rec, required=False)
+    rec.add_argument("--model", help="without --server: model version directory (default: the newest pushed)")
     rec.add_argument("--user", default="", help="user id (unknown or empty is fine)")
-    rec.add_argument("history", nargs="*", help="ids of the items the user interacted with, most recent first")
+    rec.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    rec.add_argument("history", nargs="+", help="ids of the items the user interacted with, most recent first")
     rec.set_defaults(func=_recommend)
+    srv = sub.add_parser("serve", help="serve the pushed models over TF Serving's gRPC API (what `make serve` runs)")
+    srv.add_argument("--port", type=int, help="gRPC port (default: server.port; 0 picks a free one)")
+    srv.add_argument("--model-name", help="model name clients use (default: server.model_name, else pipeline.name)")
+    srv.add_argument("--model-base-path", help="folder of numeric versions (default: where Pusher pushes)")
+    srv.add_argument("--model-config-file", help="TF Serving ModelServerConfig text proto (overrides name and path)")
+    srv.set_defaults(func=_serve)
+    for name, func, text in (
+        ("status", _status, "a model server's versions and their states (JSON)"),
+        ("metadata", _metadata, "a model server's signatures (JSON)"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        _server_args(cmd, required=True)
+        cmd.set_defaults(func=func)
+    load = sub.add_parser("loadtest", help="N concurrent clients against a model server: QPS, latency percentiles, errors")
+    _server_args(load, required=True)
+    load.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
+    load.add_argument("--duration", type=float, default=30.0, help="seconds to run (default 30)")
+    load.add_argument("--requests", type=int, default=0, help="stop after this many requests instead")
+    load.add_argument("--batch-size", type=int, default=1, help="users per request (default 1)")
+    load.add_argument("--signature", default=F.SIGNATURE_DEFAULT, help="serving_default or retrieve")
+    load.add_argument("--items", help="items.csv to draw histories from (default: the config's data)")
+    load.add_argument("--seed", type=int, default=0, help="seed of the drawn histories")
+    load.add_argument("--json", help="also write the report as JSON to this file")
+    load.set_defaults(func=_loadtest)
     args = parser.parse_args(argv)
     try:
         config = Config.load(args.config)
         args.func(config, args)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, ValueError, OSError) as e:
         print(f"bertrec: error: {e}", file=sys.stderr)
         return 2
+    except grpc.RpcError as e:
+        print(f"bertrec: error: {e.code().name}: {e.details()}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -118,12 +118,42 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class ServeConfig:
-    """What the exported signatures return."""
+    """What the exported signatures return and the request limits they enforce.
+
+    The limits live in the model (INVALID_ARGUMENT from inside the graph), so the
+    real TensorFlow Serving and the local server enforce the same ones.
+    """
 
     #: Items returned by serving_default (after re-ranking).
     top_k: int = 10
     #: Candidates retrieved from the whole catalogue before re-ranking.
     retrieve_k: int = 100
+    #: Most examples one request may carry.
+    max_batch_size: int = 64
+    #: Longest ``rank`` candidate list per example.
+    max_candidates: int = 1000
+    #: Longest ``user_id`` or ``history_item_ids`` string, in bytes.
+    max_input_bytes: int = 4096
+
+
+@dataclasses.dataclass
+class ServerConfig:
+    """The local gRPC model server (``bertrec serve``), the client and the load test.
+
+    Not part of the Trainer's inputs: changing these never re-trains.
+    """
+
+    #: The name clients put in ``model_spec.name`` (empty = pipeline.name, the
+    #: folder Pusher pushes to, as TF Serving's convention has it).
+    model_name: str = ""
+    #: gRPC port (TF Serving's default is 8500).
+    port: int = 8500
+    #: How often the model base directory is scanned for new versions.
+    poll_seconds: float = 2.0
+    #: Request threads; more than the cores only queues work inside TensorFlow.
+    threads: int = 8
+    #: Client-side deadline of one call, in seconds.
+    timeout_seconds: float = 30.0
 
 
 @dataclasses.dataclass
@@ -186,6 +216,7 @@ class Config:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     serve: ServeConfig = dataclasses.field(default_factory=ServeConfig)
+    server: ServerConfig = dataclasses.field(default_factory=ServerConfig)
     evaluate: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     pipeline: PipelineConfig = dataclasses.field(default_factory=PipelineConfig)
 
@@ -203,6 +234,10 @@ class Config:
             metadata_path=os.path.join(work, "metadata.sqlite"),
             serving_model_dir=os.path.join(work, "serving_model", self.pipeline.name),
         )
+
+    def served_model_name(self) -> str:
+        """The model's name on a model server."""
+        return self.server.model_name or self.pipeline.name
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain dict, JSON-serialisable (what TFX components receive)."""
@@ -269,6 +304,13 @@ class Config:
             (self.train.ranking_negatives >= 1, "train.ranking_negatives must be >= 1"),
             (1 <= self.serve.top_k <= self.serve.retrieve_k, "need 1 <= serve.top_k <= serve.retrieve_k"),
             (self.evaluate.recall_k <= self.serve.retrieve_k, "evaluate.recall_k must be <= serve.retrieve_k"),
+            (self.serve.max_batch_size >= 1, "serve.max_batch_size must be >= 1"),
+            (self.serve.max_candidates >= 1, "serve.max_candidates must be >= 1"),
+            (self.serve.max_input_bytes >= 16, "serve.max_input_bytes must be >= 16"),
+            (0 <= self.server.port <= 65535, "server.port must be in 0..65535"),
+            (self.server.poll_seconds > 0, "server.poll_seconds must be > 0"),
+            (self.server.threads >= 1, "server.threads must be >= 1"),
+            (self.server.timeout_seconds > 0, "server.timeout_seconds must be > 0"),
             (
                 self.generator.num_items >= 20 and self.generator.num_users >= 2,
                 "generator needs >= 20 items and >= 2 users",

@@ -45,6 +45,16 @@ RAW_FEATURES = STRING_FEATURES + FLOAT_FEATURES + INT_FEATURES
 #: What a client sends: the user and the ids of what they did, most recent first.
 SERVING_INPUTS = (USER_ID, HISTORY_ITEM_IDS)
 
+# The exported model's signatures (see trainer/export.py) and their extra names.
+SIGNATURE_DEFAULT = "serving_default"
+SIGNATURE_RETRIEVE = "retrieve"
+SIGNATURE_RANK = "rank"
+SIGNATURE_EVALUATE = "evaluate"
+CANDIDATE_IDS = "candidate_ids"  # rank's input: string[B, C]
+OUT_ITEM_IDS = "item_ids"
+OUT_TITLES = "titles"
+OUT_SCORES = "scores"
+
 HISTORY_ID_SEPARATOR = " "
 HISTORY_TEXT_SEPARATOR = " ; "
 TAG_SEPARATOR = "|"

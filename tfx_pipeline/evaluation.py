@@ -14,7 +14,6 @@ import tensorflow_model_analysis as tfma
 
 from bertrec import features as F
 from bertrec.config import Config
-from trainer.export import SIGNATURE_EVALUATE
 
 RETRIEVAL_RECALL = "retrieval_recall"
 RANKED_RECALL = "ranked_recall"
@@ -49,7 +48,7 @@ def eval_config(config: Config) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name=SIGNATURE_EVALUATE,
+                signature_name=F.SIGNATURE_EVALUATE,
                 # The recalls need no label column; TFMA wants one per output all the same.
                 label_keys={RETRIEVAL_HIT: F.RATING, RANKED_HIT: F.RATING},
             )

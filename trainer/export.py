@@ -7,20 +7,28 @@ embeddings) are inside, so it answers with the pipeline's folders deleted.
 Signatures (batch dimension first; clients send what they have):
 
 ``serving_default(user_id: string[B], history_item_ids: string[B])``
-    -> ``item_ids: string[B, top_k]``, ``scores: float[B, top_k]``.
+    -> ``item_ids: string[B, top_k]``, ``titles: string[B, top_k]``,
+    ``scores: float[B, top_k]``.
     ``history_item_ids`` are the user's recent item ids, most recent first,
     space-separated. The model builds the history text from its catalogue,
     retrieves ``retrieve_k`` candidates over the whole catalogue (items in the
     history excluded), re-ranks them with the ranking head and returns the best
     ``top_k`` with the ranking head's like-probabilities.
 ``retrieve(user_id, history_item_ids)``
-    -> ``item_ids: string[B, retrieve_k]``, ``scores`` (cosine similarity).
+    -> ``item_ids``, ``titles``: string[B, retrieve_k], ``scores`` (cosine similarity).
 ``rank(user_id, history_item_ids, candidate_ids: string[B, C])``
-    -> ``scores: float[B, C]`` (like-probability; ids not in the catalogue are
-    an INVALID_ARGUMENT error that names them).
+    -> ``scores: float[B, C]`` (like-probability).
 ``evaluate(examples: string[B])`` serialized raw tf.Examples (what TFMA feeds)
     -> ``retrieval_hit: float[B]`` (target item among the top ``recall_k``
     retrieved) and ``ranked_hit: float[B]`` (among the final ``top_k``).
+
+The three client signatures check their requests inside the graph, so stock
+TensorFlow Serving and the local server reject the same requests with the same
+INVALID_ARGUMENT message: batch sizes that differ between inputs or exceed
+``serve.max_batch_size``, an empty ``history_item_ids`` (unknown ids in a
+non-empty history are skipped), strings over ``serve.max_input_bytes``, and
+candidate lists that are empty, longer than ``serve.max_candidates`` or name
+items not in the catalogue.
 """
 from __future__ import annotations
 
@@ -31,10 +39,8 @@ import tensorflow as tf
 
 from bertrec import features as F
 from bertrec.config import Config
+from serving import warmup
 
-SIGNATURE_RETRIEVE = "retrieve"
-SIGNATURE_RANK = "rank"
-SIGNATURE_EVALUATE = "evaluate"
 
 
 class RecommenderServer(tf.Module):
@@ -49,6 +55,9 @@ class RecommenderServer(tf.Module):
         self._top_k = min(config.serve.top_k, n)
         self._retrieve_k = min(config.serve.retrieve_k, n)
         self._recall_k = min(config.evaluate.recall_k, n)
+        self._max_batch_size = config.serve.max_batch_size
+        self._max_candidates = config.serve.max_candidates
+        self._max_input_bytes = config.serve.max_input_bytes
         self.item_ids = tf.constant(catalogue["ids"], dtype=tf.string)
         self.item_titles = tf.constant(catalogue["titles"], dtype=tf.string)
         self.item_vocab_index = tf.constant(catalogue["vocab_index"], dtype=tf.int64)
@@ -56,6 +65,61 @@ class RecommenderServer(tf.Module):
         self.item_row = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(self.item_ids, tf.range(n, dtype=tf.int64)), default_value=-1
         )
+
+    # -- request checks ------------------------------------------------------
+    def _check_context(self, user_id: tf.Tensor, history_item_ids: tf.Tensor):
+        """Assertions on the user side of a request (INVALID_ARGUMENT when violated)."""
+        batch = tf.size(user_id)
+        limit = self._max_input_bytes
+
+        def examples_where(condition):
+            return tf.reshape(tf.where(condition), [-1])
+
+        history_empty = tf.equal(tf.strings.length(tf.strings.strip(history_item_ids)), 0)
+        return [
+            tf.debugging.Assert(
+                tf.equal(batch, tf.size(history_item_ids)),
+                ["user_id and history_item_ids differ in batch size:", batch, tf.size(history_item_ids)],
+            ),
+            tf.debugging.Assert(
+                tf.logical_and(batch >= 1, batch <= self._max_batch_size),
+                [f"batch size must be 1..{self._max_batch_size}, got", batch],
+            ),
+            tf.debugging.Assert(
+                tf.reduce_all(tf.strings.length(user_id) <= limit),
+                [f"user_id longer than {limit} bytes in example(s)", examples_where(tf.strings.length(user_id) > limit)],
+            ),
+            tf.debugging.Assert(
+                tf.reduce_all(tf.strings.length(history_item_ids) <= limit),
+                [
+                    f"history_item_ids longer than {limit} bytes in example(s)",
+                    examples_where(tf.strings.length(history_item_ids) > limit),
+                ],
+            ),
+            tf.debugging.Assert(
+                tf.logical_not(tf.reduce_any(history_empty)),
+                ["history_item_ids is empty (send the user's recent item ids) in example(s)", examples_where(history_empty)],
+            ),
+        ]
+
+    def _check_candidates(self, candidate_ids: tf.Tensor, rows: tf.Tensor, batch: tf.Tensor):
+        """Assertions on ``rank``'s candidate lists."""
+        count = tf.shape(candidate_ids)[1]
+        return [
+            tf.debugging.Assert(
+                tf.equal(tf.shape(candidate_ids)[0], batch),
+                ["candidate_ids has a different batch size than user_id:", tf.shape(candidate_ids)[0], batch],
+            ),
+            tf.debugging.Assert(
+                tf.logical_and(count >= 1, count <= self._max_candidates),
+                [f"candidate_ids must list 1..{self._max_candidates} items per example, got", count],
+            ),
+            tf.debugging.Assert(
+                tf.reduce_all(rows >= 0),
+                ["candidate_ids not in the catalogue:", tf.boolean_mask(candidate_ids, rows < 0)],
+                summarize=20,
+            ),
+        ]
 
     # -- building blocks ---------------------------------------------------
     def _history_rows(self, history_item_ids: tf.Tensor) -> tf.RaggedTensor:
@@ -109,6 +173,14 @@ class RecommenderServer(tf.Module):
         ranked_rows = tf.gather(retrieved_rows, top.indices, batch_dims=1)
         return retrieved_scores, retrieved_rows, top.values, ranked_rows
 
+    def _items(self, rows: tf.Tensor, scores: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """A signature's answer for catalogue rows [B, K]."""
+        return {
+            F.OUT_ITEM_IDS: tf.gather(self.item_ids, rows),
+            F.OUT_TITLES: tf.gather(self.item_titles, rows),
+            F.OUT_SCORES: scores,
+        }
+
     # -- signatures ----------------------------------------------------------
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name=F.USER_ID),
@@ -116,8 +188,9 @@ class RecommenderServer(tf.Module):
     ])
     def serve(self, user_id, history_item_ids):
         """Top-k recommendations: retrieval over the catalogue, then re-ranking."""
-        _, _, scores, rows = self._recommend(user_id, history_item_ids)
-        return {"item_ids": tf.gather(self.item_ids, rows), "scores": scores}
+        with tf.control_dependencies(self._check_context(user_id, history_item_ids)):
+            _, _, scores, rows = self._recommend(user_id, history_item_ids)
+            return self._items(rows, scores)
 
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name=F.USER_ID),
@@ -125,28 +198,26 @@ class RecommenderServer(tf.Module):
     ])
     def retrieve(self, user_id, history_item_ids):
         """The retrieval stage alone: retrieve_k items by cosine similarity."""
-        history = self._history_rows(history_item_ids)
-        query, _ = self._encode_query(user_id, history)
-        scores, rows = self._retrieve(query, history, self._retrieve_k)
-        return {"item_ids": tf.gather(self.item_ids, rows), "scores": scores}
+        with tf.control_dependencies(self._check_context(user_id, history_item_ids)):
+            history = self._history_rows(history_item_ids)
+            query, _ = self._encode_query(user_id, history)
+            scores, rows = self._retrieve(query, history, self._retrieve_k)
+            return self._items(rows, scores)
 
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name=F.USER_ID),
         tf.TensorSpec([None], tf.string, name=F.HISTORY_ITEM_IDS),
-        tf.TensorSpec([None, None], tf.string, name="candidate_ids"),
+        tf.TensorSpec([None, None], tf.string, name=F.CANDIDATE_IDS),
     ])
     def rank(self, user_id, history_item_ids, candidate_ids):
         """The ranking stage alone: like-probabilities of the given candidates."""
         rows = self.item_row.lookup(candidate_ids)
-        check = tf.debugging.Assert(
-            tf.reduce_all(rows >= 0),
-            ["rank: candidate_ids not in the catalogue:", tf.boolean_mask(candidate_ids, rows < 0)],
-            summarize=20,
-        )
-        with tf.control_dependencies([check]):
+        checks = self._check_context(user_id, history_item_ids)
+        checks += self._check_candidates(candidate_ids, rows, tf.size(user_id))
+        with tf.control_dependencies(checks):
             history = self._history_rows(history_item_ids)
             query, user_index = self._encode_query(user_id, history)
-            return {"scores": self._rank(query, user_index, rows)}
+            return {F.OUT_SCORES: self._rank(query, user_index, rows)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def evaluate(self, examples):
@@ -168,13 +239,16 @@ class RecommenderServer(tf.Module):
     def signatures(self):
         """The concrete functions to save, by signature name."""
         return {
-            "serving_default": self.serve.get_concrete_function(),
-            SIGNATURE_RETRIEVE: self.retrieve.get_concrete_function(),
-            SIGNATURE_RANK: self.rank.get_concrete_function(),
-            SIGNATURE_EVALUATE: self.evaluate.get_concrete_function(),
+            F.SIGNATURE_DEFAULT: self.serve.get_concrete_function(),
+            F.SIGNATURE_RETRIEVE: self.retrieve.get_concrete_function(),
+            F.SIGNATURE_RANK: self.rank.get_concrete_function(),
+            F.SIGNATURE_EVALUATE: self.evaluate.get_concrete_function(),
         }
 
 
-def export(server: RecommenderServer, path: str) -> None:
-    """Saves the server as a SavedModel with its signatures."""
+def export(server: RecommenderServer, path: str, config: Config) -> None:
+    """Saves the server as a SavedModel with its signatures and TF Serving
+    warm-up requests (``assets.extra/``) built from its catalogue."""
     tf.saved_model.save(server, path, signatures=server.signatures())
+    item_ids = [i.decode() for i in server.item_ids.numpy()]
+    warmup.write(path, warmup.build(item_ids, config.serve.max_batch_size, config.serve.max_candidates))

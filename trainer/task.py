@@ -107,5 +107,5 @@ def run_fn(fn_args: FnArgs) -> None:
     catalogue["embeddings"] = embed(model, catalogue["tokens"])
     logging.info("bertrec: embedded %d catalogue items in %.1fs", len(catalogue["ids"]), time.time() - start)
     server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config)
-    export.export(server, fn_args.serving_model_dir)
+    export.export(server, fn_args.serving_model_dir, config)
     logging.info("bertrec: exported the serving model to %s", fn_args.serving_model_dir)
