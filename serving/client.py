@@ -15,6 +15,7 @@ from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
+    predict_pb2,
     prediction_service_pb2_grpc,
 )
 
@@ -73,8 +74,11 @@ class ServingClient:
     ) -> Dict[str, np.ndarray]:
         """Raw Predict: named input arrays in, named output arrays out."""
         request = protocol.predict_request(self.model_name, inputs, signature, version)
-        response = self._predict.Predict(request, timeout=timeout or self.timeout)
-        return protocol.outputs_to_numpy(response)
+        return protocol.outputs_to_numpy(self.call(request, timeout))
+
+    def call(self, request: predict_pb2.PredictRequest, timeout: Optional[float] = None) -> predict_pb2.PredictResponse:
+        """Sends a prepared PredictRequest; the response says which version answered."""
+        return self._predict.Predict(request, timeout=timeout or self.timeout)
 
     def recommend(
         self, histories: Sequence[Sequence[str]], user_ids: Optional[Sequence[str]] = None, signature: str = F.SIGNATURE_DEFAULT,

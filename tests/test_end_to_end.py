@@ -73,12 +73,13 @@ def test_pushed_model_answers_in_a_fresh_process_without_pipeline_outputs(pipeli
         fractions = {}
         for theme in ("space", "cooking", "horror", "finance"):
             history = [i for i, t in sorted(themes.items()) if t == theme][:5]
-            out = run_bertrec(["recommend", "--model", model_dir, "--user", "new-user"] + history, config_path)
-            answer = json.loads(out.stdout.strip().splitlines()[-1])
-            assert len(answer["item_ids"]) == 10
-            assert not set(answer["item_ids"]) & set(history), "seen items must be excluded"
-            assert answer["scores"] == sorted(answer["scores"], reverse=True)
-            fractions[theme] = sum(themes[i] == theme for i in answer["item_ids"]) / 10
+            out = run_bertrec(["recommend", "--json", "--model", model_dir, "--user", "new-user"] + history, config_path)
+            items = json.loads(out.stdout.strip().splitlines()[-1])["items"]
+            ids, scores = [i["item_id"] for i in items], [i["score"] for i in items]
+            assert len(ids) == 10 and all(i["title"] for i in items)
+            assert not set(ids) & set(history), "seen items must be excluded"
+            assert scores == sorted(scores, reverse=True)
+            fractions[theme] = sum(themes[i] == theme for i in ids) / 10
     finally:
         os.rename(hidden, config.paths().pipeline_root)
     assert min(fractions.values()) >= 0.5, fractions
@@ -97,7 +98,7 @@ ids = [i.decode() for i in r["item_ids"].numpy()[0]]
 k = m.signatures["rank"](user_id=tf.constant(["u00001"]), history_item_ids=tf.constant(["i00001"]),
                          candidate_ids=tf.constant([ids[:3]]))
 try:
-    m.signatures["rank"](user_id=tf.constant(["u00001"]), history_item_ids=tf.constant([""]),
+    m.signatures["rank"](user_id=tf.constant(["u00001"]), history_item_ids=tf.constant(["i00001"]),
                          candidate_ids=tf.constant([["i00003", "no-such-item"]]))
     error = ""
 except tf.errors.InvalidArgumentError as e:
