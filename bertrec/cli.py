@@ -112,11 +112,18 @@ def _serve(config: Config, args) -> None:
         args.model_base_path or config.paths().serving_model_dir,
         args.model_config_file,
     )
+    s = config.server
+    batcher = None
+    if s.batch_max_size > 0:
+        from serving.batching import Batcher
+
+        batcher = Batcher(s.batch_max_size, s.batch_timeout_micros / 1e6, s.batch_threads)
     server = ModelServer(
         configs,
-        port=config.server.port if args.port is None else args.port,
-        threads=config.server.threads,
-        poll_seconds=config.server.poll_seconds,
+        port=s.port if args.port is None else args.port,
+        threads=s.threads,
+        poll_seconds=s.poll_seconds,
+        batcher=batcher,
     )
     server.serve_until_signalled()
 

@@ -150,8 +150,15 @@ class ServerConfig:
     port: int = 8500
     #: How often the model base directory is scanned for new versions.
     poll_seconds: float = 2.0
-    #: Request threads; more than the cores only queues work inside TensorFlow.
-    threads: int = 8
+    #: gRPC request threads (callers waiting for a batch hold one each).
+    threads: int = 16
+    #: Server-side batching, like TF Serving's batching parameters: most rows
+    #: merged into one model call (0 = no batching) ...
+    batch_max_size: int = 16
+    #: ... how long a batch waits for more requests when the model is idle ...
+    batch_timeout_micros: int = 2000
+    #: ... and how many batches run at once (about one per core).
+    batch_threads: int = 2
     #: Client-side deadline of one call, in seconds.
     timeout_seconds: float = 30.0
 
@@ -310,6 +317,9 @@ class Config:
             (0 <= self.server.port <= 65535, "server.port must be in 0..65535"),
             (self.server.poll_seconds > 0, "server.poll_seconds must be > 0"),
             (self.server.threads >= 1, "server.threads must be >= 1"),
+            (0 <= self.server.batch_max_size <= self.serve.max_batch_size, "server.batch_max_size must be in 0..serve.max_batch_size"),
+            (self.server.batch_timeout_micros >= 0, "server.batch_timeout_micros must be >= 0"),
+            (self.server.batch_threads >= 1, "server.batch_threads must be >= 1"),
             (self.server.timeout_seconds > 0, "server.timeout_seconds must be > 0"),
             (
                 self.generator.num_items >= 20 and self.generator.num_users >= 2,

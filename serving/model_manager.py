@@ -142,6 +142,9 @@ class ModelManager:
         self.poll()
         time.sleep(settle_seconds)  # a second scan shows which folders are settled
         self.poll()
+        for name, config in self._configs.items():
+            if not self._serving[name]:
+                log.warning("%s: no loadable version in %s yet; waiting for one", name, config.base_path)
         self._thread = threading.Thread(target=self._run, name="model-poller", daemon=True)
         self._thread.start()
 

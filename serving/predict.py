@@ -8,6 +8,7 @@ INVALID_ARGUMENT from there, exactly as they would in TF Serving.
 """
 from __future__ import annotations
 
+import functools
 from typing import Dict
 
 import grpc
@@ -85,8 +86,8 @@ def _check_inputs(signature_def, request: predict_pb2.PredictRequest) -> None:
         )
 
 
-def _input_tensors(signature_def, request: predict_pb2.PredictRequest) -> Dict[str, tf.Tensor]:
-    tensors = {}
+def _input_arrays(signature_def, request: predict_pb2.PredictRequest) -> Dict[str, np.ndarray]:
+    arrays = {}
     for position, name in enumerate(sorted(signature_def.inputs)):
         spec = signature_def.inputs[name]
         proto = request.inputs[name]
@@ -102,8 +103,17 @@ def _input_tensors(signature_def, request: predict_pb2.PredictRequest) -> Dict[s
         ):
             shape = ",".join("?" if w < 0 else str(w) for w in wanted)
             raise invalid(f"input {name} must have shape [{shape}], got {list(value.shape)}")
-        tensors[name] = tf.constant(value, dtype=tf.dtypes.as_dtype(spec.dtype))
-    return tensors
+        arrays[name] = value
+    return arrays
+
+
+def _call(function, signature_def, arrays: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """One call of a signature function: numpy in, numpy out, TF errors as ServingError."""
+    inputs = {name: tf.constant(value, dtype=tf.dtypes.as_dtype(signature_def.inputs[name].dtype)) for name, value in arrays.items()}
+    try:
+        return {name: value.numpy() for name, value in function(**inputs).items()}
+    except tf.errors.OpError as e:
+        raise ServingError(_TF_CODES.get(type(e), grpc.StatusCode.INTERNAL), _error_message(e)) from e
 
 
 def _error_message(error: tf.errors.OpError) -> str:
@@ -115,8 +125,9 @@ def _error_message(error: tf.errors.OpError) -> str:
     return message.split("\n\t [[")[0].strip()
 
 
-def run(servable, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-    """Answers ``request`` with ``servable`` (a loaded version, see model_manager.Servable)."""
+def run(servable, request: predict_pb2.PredictRequest, batcher=None) -> predict_pb2.PredictResponse:
+    """Answers ``request`` with ``servable`` (a loaded version, see model_manager.Servable),
+    through ``batcher`` (serving.batching.Batcher) when one is given."""
     name = request.model_spec.signature_name or F.SIGNATURE_DEFAULT
     signature_def = servable.signature_defs.get(name)
     if signature_def is None:
@@ -131,15 +142,16 @@ def run(servable, request: predict_pb2.PredictRequest) -> predict_pb2.PredictRes
             )
     if len(set(wanted)) != len(wanted):
         raise invalid("duplicate output tensor alias: " + next(a for a in wanted if wanted.count(a) > 1))
-    inputs = _input_tensors(signature_def, request)
-    try:
-        outputs = servable.functions[name](**inputs)
-    except tf.errors.OpError as e:
-        raise ServingError(_TF_CODES.get(type(e), grpc.StatusCode.INTERNAL), _error_message(e)) from e
+    arrays = _input_arrays(signature_def, request)
+    function = functools.partial(_call, servable.functions[name], signature_def)
+    if batcher is None:
+        outputs = function(arrays)
+    else:
+        outputs = batcher.run((servable.name, servable.version, name), function, arrays)
     response = predict_pb2.PredictResponse()
     response.model_spec.name = servable.name
     response.model_spec.version.value = servable.version
     response.model_spec.signature_name = name
     for alias in wanted:
-        response.outputs[alias].CopyFrom(tf.make_tensor_proto(outputs[alias].numpy()))
+        response.outputs[alias].CopyFrom(tf.make_tensor_proto(outputs[alias]))
     return response

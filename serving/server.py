@@ -8,6 +8,9 @@ in production (see serving/deploy/). Classify, Regress, MultiInference and
 HandleReloadConfigRequest answer UNIMPLEMENTED, as for a model without such
 signatures.
 
+With a batcher, concurrent Predict calls of one signature are merged into one
+model call, as TF Serving's ``--enable_batching`` does (serving/batching.py).
+
 Requests whose client deadline has already passed when a worker picks them up
 are answered DEADLINE_EXCEEDED without running the model; at most
 ``max_queued`` requests wait for a worker, beyond that RESOURCE_EXHAUSTED.
@@ -31,6 +34,7 @@ from tensorflow_serving.apis import (
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import predict
+from serving.batching import Batcher
 from serving.model_manager import ModelManager
 
 log = logging.getLogger("bertrec.serving")
@@ -63,15 +67,16 @@ def _version(model_spec) -> Optional[int]:
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict and GetModelMetadata."""
 
-    def __init__(self, manager: ModelManager):
+    def __init__(self, manager: ModelManager, batcher: Optional[Batcher] = None):
         self._manager = manager
+        self._batcher = batcher
 
     @_abort_on_error
     def Predict(self, request, context):
         """Runs the requested signature of the requested (or newest) version."""
         spec = request.model_spec
         servable = self._manager.servable(spec.name, _version(spec), spec.version_label)
-        return predict.run(servable, request)
+        return predict.run(servable, request, self._batcher)
 
     @_abort_on_error
     def GetModelMetadata(self, request, context):
@@ -140,13 +145,22 @@ def model_configs(
 class ModelServer:
     """The gRPC server and the model manager, started and stopped together."""
 
-    def __init__(self, configs, port: int, threads: int = 8, poll_seconds: float = 2.0, max_queued: int = 256):
+    def __init__(
+        self,
+        configs,
+        port: int,
+        threads: int = 16,
+        poll_seconds: float = 2.0,
+        max_queued: int = 256,
+        batcher: Optional[Batcher] = None,
+    ):
         self.manager = ModelManager(configs, poll_seconds)
+        self._batcher = batcher
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict"),
             maximum_concurrent_rpcs=threads + max_queued,
         )
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(self.manager), self._server)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(self.manager, batcher), self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager), self._server)
         self.port = self._server.add_insecure_port(f"[::]:{port}")
         if self.port == 0:
@@ -161,6 +175,8 @@ class ModelServer:
     def stop(self, grace_seconds: float = 5.0) -> None:
         """Refuses new calls, lets running ones finish (up to the grace period), unloads."""
         self._server.stop(grace_seconds).wait()
+        if self._batcher is not None:
+            self._batcher.stop()
         self.manager.stop()
         log.info("stopped")
 

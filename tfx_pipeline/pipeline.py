@@ -52,7 +52,8 @@ def source_fingerprint(paths: List[str]) -> str:
 #: The sources each custom component's code depends on.
 _SHARED_SOURCES = ["bertrec/__init__.py", "bertrec/config.py", "bertrec/features.py", "bertrec/pretrained.py"]
 TRANSFORM_SOURCES = _SHARED_SOURCES + ["transforms"]
-TRAINER_SOURCES = TRANSFORM_SOURCES + ["trainer"]
+# The Trainer also writes the warm-up requests (serving/warmup.py, serving/protocol.py).
+TRAINER_SOURCES = TRANSFORM_SOURCES + ["trainer", "serving/warmup.py", "serving/protocol.py"]
 
 
 def with_fingerprint(custom_config: dict, sources: List[str]) -> dict:

@@ -1,0 +1,93 @@
+"""Server-side batching: concurrent compatible calls are merged, answers split back
+exactly, and one bad request never fails its neighbours."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from serving.batching import Batcher
+
+
+class Doubler:
+    """A batched function that records the batch sizes it was called with and
+    rejects negative inputs (as the model rejects bad requests)."""
+
+    def __init__(self, delay=0.05):
+        self.calls = []
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    def __call__(self, inputs):
+        with self.lock:
+            self.calls.append(len(inputs["x"]))
+        time.sleep(self.delay)
+        if (inputs["x"] < 0).any():
+            raise ValueError(f"negative input {inputs['x'][inputs['x'] < 0].tolist()}")
+        return {"y": inputs["x"] * 2, "row_sum": inputs["x"].sum(axis=1)}
+
+
+def _concurrently(batcher, fn, inputs_list, key="k"):
+    results = [None] * len(inputs_list)
+
+    def call(i):
+        try:
+            results[i] = batcher.run(key, fn, inputs_list[i])
+        except Exception as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(inputs_list))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_concurrent_calls_are_merged_and_split_back():
+    batcher, fn = Batcher(max_batch_size=16, timeout_seconds=0.02, num_threads=1), Doubler()
+    inputs = [{"x": np.full((1 + i % 2, 3), i, dtype=np.int64)} for i in range(10)]
+    try:
+        results = _concurrently(batcher, fn, inputs)
+    finally:
+        batcher.stop()
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(result["y"], inputs[i]["x"] * 2)
+        np.testing.assert_array_equal(result["row_sum"], inputs[i]["x"].sum(axis=1))
+    assert len(fn.calls) < len(inputs), fn.calls
+    assert max(fn.calls) <= 16 and sum(fn.calls) == sum(len(x["x"]) for x in inputs)
+
+
+def test_a_failing_request_gets_its_own_error_and_its_neighbours_their_answers():
+    batcher, fn = Batcher(max_batch_size=16, timeout_seconds=0.02, num_threads=1), Doubler(delay=0.01)
+    inputs = [{"x": np.array([[i, i]])} for i in range(6)] + [{"x": np.array([[-1, 5]])}]
+    try:
+        results = _concurrently(batcher, fn, inputs)
+    finally:
+        batcher.stop()
+    assert isinstance(results[-1], ValueError) and "-1" in str(results[-1])
+    for i in range(6):
+        np.testing.assert_array_equal(results[i]["y"], [[2 * i, 2 * i]])
+
+
+def test_only_same_key_and_trailing_shape_merge():
+    batcher, fn = Batcher(max_batch_size=16, timeout_seconds=0.05, num_threads=1), Doubler(delay=0.0)
+    inputs = [{"x": np.ones((1, 3))}, {"x": np.ones((1, 4))}, {"x": np.ones((1, 3))}]
+    try:
+        results = [None] * 3
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, batcher.run(("m", i == 2), fn, inputs[i]))) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        batcher.stop()
+    assert sorted(fn.calls) == [1, 1, 1]  # different trailing shapes or keys never merge
+    assert [r["y"].shape for r in results] == [(1, 3), (1, 4), (1, 3)]
+
+
+def test_a_stopped_batcher_refuses_new_work():
+    batcher = Batcher(num_threads=1)
+    batcher.stop()
+    with pytest.raises(RuntimeError):
+        batcher.run("k", Doubler(), {"x": np.ones((1, 1))})
