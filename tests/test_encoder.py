@@ -25,3 +25,12 @@ def test_partial_fine_tuning_freezes_all_but_the_top_layers():
     assert trainable == {"transformer_layer_2"}
     everything = build_backbone(ModelConfig(encoder="tiny", tiny_num_layers=3, trainable_encoder_layers=-1), 16)
     assert len(everything.trainable_weights) > len(backbone.trainable_weights) * 3
+
+
+def test_padding_budget_does_not_change_embeddings():
+    """Only the batch's longest text is encoded: a larger sequence-length budget
+    (more trailing padding) gives the same embeddings."""
+    encoder = TextEncoder(build_backbone(ModelConfig(), 64))
+    short = TextPacker(pretrained.vocab_path())(tf.constant(["a ghost haunts the old house", "stock market"]), 16)
+    padded = tf.pad(short, [[0, 0], [0, 48]])
+    np.testing.assert_allclose(encoder(short).numpy(), encoder(padded).numpy(), atol=1e-5)

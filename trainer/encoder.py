@@ -137,6 +137,11 @@ class TextEncoder(tf.keras.layers.Layer):
     def call(self, token_ids, training=False):
         token_ids = tf.cast(token_ids, tf.int32)
         mask = tf.cast(tf.not_equal(token_ids, PAD_TOKEN_ID), tf.int32)
+        # Packed sequences end in padding: drop the columns that are padding in
+        # every row, so a batch costs what its longest text needs, not the
+        # sequence-length budget. Padding is masked, so embeddings are unchanged.
+        length = tf.maximum(tf.reduce_max(tf.reduce_sum(mask, axis=1)), 1)
+        token_ids, mask = token_ids[:, :length], mask[:, :length]
         sequence = self.backbone(
             {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": mask},
             training=training,
