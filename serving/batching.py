@@ -3,9 +3,10 @@
 What TF Serving's ``--enable_batching`` does, for the local server: requests
 for the same version and signature whose inputs agree in every dimension but
 the first are concatenated along it (up to ``max_batch_size`` rows), run once,
-and the outputs are split back. A batch forms while the model is busy, or for
-at most ``timeout_seconds`` after its first request; ``num_threads`` batches
-run at a time, oldest first, which keeps latency under load even. BERT's cost
+and the outputs are split back. A request that finds the model idle runs at
+once; while a batch runs, the next one gathers requests for at most
+``timeout_seconds`` after its first; ``num_threads`` batches run at a time,
+oldest first, which keeps latency under load even. BERT's cost
 per row falls with the batch (fewer op dispatches, larger matrix products, one
 pass over the catalogue embeddings for the whole batch).
 
@@ -24,10 +25,11 @@ Arrays = Dict[str, np.ndarray]
 
 
 class _Task:
-    __slots__ = ("key", "fn", "inputs", "rows", "shape_key", "created", "done", "outputs", "error")
+    __slots__ = ("key", "fn", "inputs", "rows", "shape_key", "created", "deadline", "done", "outputs", "error")
 
-    def __init__(self, key: Hashable, fn: Callable[[Arrays], Arrays], inputs: Arrays):
+    def __init__(self, key: Hashable, fn: Callable[[Arrays], Arrays], inputs: Arrays, deadline: Optional[float]):
         self.key = key
+        self.deadline = deadline
         self.fn = fn
         self.inputs = inputs
         shapes = {name: value.shape for name, value in inputs.items()}
@@ -52,19 +54,32 @@ class Batcher:
         self._timeout = timeout_seconds
         self._cond = threading.Condition()
         self._pending: List[_Task] = []
+        self._running = 0  # batches being run now
         self._stopped = False
         self._workers = [threading.Thread(target=self._work, name=f"batch-{i}", daemon=True) for i in range(num_threads)]
         for worker in self._workers:
             worker.start()
 
-    def run(self, key: Hashable, fn: Callable[[Arrays], Arrays], inputs: Arrays) -> Arrays:
-        """``fn(inputs)``, possibly as part of a larger batch; raises what ``fn`` raises."""
-        task = _Task(key, fn, inputs)
+    def run(self, key: Hashable, fn: Callable[[Arrays], Arrays], inputs: Arrays, deadline: Optional[float] = None) -> Arrays:
+        """``fn(inputs)``, possibly as part of a larger batch; raises what ``fn`` raises,
+        or TimeoutError when ``deadline`` (time.monotonic()) passes before it runs."""
+        task = _Task(key, fn, inputs, deadline)
         with self._cond:
             if self._stopped:
                 raise RuntimeError("the batcher is stopped")
-            self._pending.append(task)
-            self._cond.notify_all()
+            # An idle model runs the request at once, in the caller's thread
+            # (no hand-off to a worker); it still counts against num_threads.
+            inline = not self._pending and self._running < len(self._workers)
+            if inline:
+                self._running += 1
+            else:
+                self._pending.append(task)
+                self._cond.notify_all()
+        if inline:
+            try:
+                self._run_alone(task)
+            finally:
+                self._finished()
         task.done.wait()
         if task.error is not None:
             raise task.error
@@ -87,6 +102,9 @@ class Batcher:
                     self._cond.wait()
                 if not self._pending:
                     return None
+                self._expire(time.monotonic())
+                if not self._pending:
+                    continue
                 head = self._pending[0]
                 batch, rows = [], 0
                 for task in self._pending:
@@ -94,32 +112,56 @@ class Batcher:
                         batch.append(task)
                         rows += task.rows or 0
                 wait = head.created + self._timeout - time.monotonic()
-                if head.rows is None or rows >= self._max_rows or wait <= 0 or self._stopped:
+                # Waiting for company pays only while the model is busy anyway.
+                idle = self._running == 0
+                if self._running >= len(self._workers):
+                    self._cond.wait()  # every slot is running a batch: gather until one frees up
+                    continue
+                if idle or head.rows is None or rows >= self._max_rows or wait <= 0 or self._stopped:
                     for task in batch:
                         self._pending.remove(task)
+                    self._running += 1
                     return batch
                 self._cond.wait(wait)  # more may join; another worker may take the head meanwhile
 
     def _work(self) -> None:
         while (batch := self._take_batch()) is not None:
-            if len(batch) == 1:
-                self._run_alone(batch[0])
-                continue
             try:
-                merged = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
-                outputs = batch[0].fn(merged)
-                total = sum(t.rows for t in batch)
-                if any(value.shape[:1] != (total,) for value in outputs.values()):
-                    raise ValueError("an output is not batched along the first dimension")
-            except Exception:  # attribute the failure: each request on its own
-                for task in batch:
-                    self._run_alone(task)
-                continue
-            start = 0
+                self._run_batch(batch)
+            finally:
+                self._finished()
+
+    def _finished(self) -> None:
+        with self._cond:
+            self._running -= 1
+            self._cond.notify_all()
+
+    def _run_batch(self, batch: List[_Task]) -> None:
+        if len(batch) == 1:
+            self._run_alone(batch[0])
+            return
+        try:
+            merged = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
+            outputs = batch[0].fn(merged)
+            total = sum(t.rows for t in batch)
+            if any(value.shape[:1] != (total,) for value in outputs.values()):
+                raise ValueError("an output is not batched along the first dimension")
+        except Exception:  # attribute the failure: each request on its own
             for task in batch:
-                task.outputs = {name: value[start : start + task.rows] for name, value in outputs.items()}
-                start += task.rows
-                task.done.set()
+                self._run_alone(task)
+            return
+        start = 0
+        for task in batch:
+            task.outputs = {name: value[start : start + task.rows] for name, value in outputs.items()}
+            start += task.rows
+            task.done.set()
+
+    def _expire(self, now: float) -> None:
+        """Answers queued tasks whose caller's deadline has passed, without running them."""
+        for task in [t for t in self._pending if t.deadline is not None and t.deadline <= now]:
+            self._pending.remove(task)
+            task.error = TimeoutError("the deadline passed while the request waited for the model")
+            task.done.set()
 
     @staticmethod
     def _run_alone(task: _Task) -> None:

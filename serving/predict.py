@@ -9,7 +9,7 @@ INVALID_ARGUMENT from there, exactly as they would in TF Serving.
 from __future__ import annotations
 
 import functools
-from typing import Dict
+from typing import Dict, Optional
 
 import grpc
 import numpy as np
@@ -125,9 +125,10 @@ def _error_message(error: tf.errors.OpError) -> str:
     return message.split("\n\t [[")[0].strip()
 
 
-def run(servable, request: predict_pb2.PredictRequest, batcher=None) -> predict_pb2.PredictResponse:
+def run(servable, request: predict_pb2.PredictRequest, batcher=None, deadline: Optional[float] = None) -> predict_pb2.PredictResponse:
     """Answers ``request`` with ``servable`` (a loaded version, see model_manager.Servable),
-    through ``batcher`` (serving.batching.Batcher) when one is given."""
+    through ``batcher`` (serving.batching.Batcher) when one is given; a request
+    still queued at ``deadline`` (time.monotonic()) is not run."""
     name = request.model_spec.signature_name or F.SIGNATURE_DEFAULT
     signature_def = servable.signature_defs.get(name)
     if signature_def is None:
@@ -147,7 +148,10 @@ def run(servable, request: predict_pb2.PredictRequest, batcher=None) -> predict_
     if batcher is None:
         outputs = function(arrays)
     else:
-        outputs = batcher.run((servable.name, servable.version, name), function, arrays)
+        try:
+            outputs = batcher.run((servable.name, servable.version, name), function, arrays, deadline)
+        except TimeoutError as e:
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, str(e)) from e
     response = predict_pb2.PredictResponse()
     response.model_spec.name = servable.name
     response.model_spec.version.value = servable.version

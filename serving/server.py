@@ -11,8 +11,8 @@ signatures.
 With a batcher, concurrent Predict calls of one signature are merged into one
 model call, as TF Serving's ``--enable_batching`` does (serving/batching.py).
 
-Requests whose client deadline has already passed when a worker picks them up
-are answered DEADLINE_EXCEEDED without running the model; at most
+Requests whose client deadline has passed when a worker picks them up, or while
+they wait for a batch, are answered DEADLINE_EXCEEDED without running the model; at most
 ``max_queued`` requests wait for a worker, beyond that RESOURCE_EXHAUSTED.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from concurrent import futures
 from typing import Optional, Sequence
 
@@ -76,7 +77,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         """Runs the requested signature of the requested (or newest) version."""
         spec = request.model_spec
         servable = self._manager.servable(spec.name, _version(spec), spec.version_label)
-        return predict.run(servable, request, self._batcher)
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + remaining if remaining is not None else None
+        return predict.run(servable, request, self._batcher, deadline)
 
     @_abort_on_error
     def GetModelMetadata(self, request, context):

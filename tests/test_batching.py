@@ -91,3 +91,17 @@ def test_a_stopped_batcher_refuses_new_work():
     batcher.stop()
     with pytest.raises(RuntimeError):
         batcher.run("k", Doubler(), {"x": np.ones((1, 1))})
+
+
+def test_a_request_whose_deadline_passes_in_the_queue_is_not_run():
+    batcher, fn = Batcher(max_batch_size=1, timeout_seconds=0.0, num_threads=1), Doubler(delay=0.3)
+    try:
+        busy = threading.Thread(target=batcher.run, args=("k", fn, {"x": np.ones((1, 1))}))
+        busy.start()
+        time.sleep(0.05)  # the only worker is busy for 0.3 s
+        with pytest.raises(TimeoutError):
+            batcher.run("k", fn, {"x": np.full((1, 1), 5)}, deadline=time.monotonic() + 0.1)
+        busy.join()
+    finally:
+        batcher.stop()
+    assert fn.calls == [1], "the expired request must not reach the model"
