@@ -3,6 +3,7 @@
     bertrec run              the whole local run: data, tfx pipeline create/update, tfx run create
     bertrec data generate    write the built-in catalogue, users and interactions (CSV)
     bertrec data prepare     validate CSVs, build behaviour-sequence examples, split by time
+    bertrec data movielens   convert a MovieLens download into the CSV input format
     bertrec paths            print the work directory layout of the current config
     bertrec pushed           print the newest model version Pusher wrote
     bertrec recommend        recommendations from a model server (--server) or a model directory
@@ -49,6 +50,15 @@ def _prepare(config: Config, args) -> None:
 
     paths = config.paths()
     prepare.prepare(args.data_dir or paths.data_dir, args.out or paths.examples_dir, config.data)
+
+
+def _movielens(config: Config, args) -> None:
+    from bertrec.data import movielens
+
+    start = time.time()
+    items, interactions, layout = movielens.convert(args.source, args.out)
+    print(f"{layout}: wrote {items} items and {interactions} interactions to {args.out} in {time.time() - start:.1f}s")
+    print(f"use it with a config that sets data.data_dir to {os.path.abspath(args.out)}")
 
 
 def _paths(config: Config, args) -> None:
@@ -208,6 +218,10 @@ def main(argv=None) -> int:
     prep.add_argument("--data-dir", help="folder with items.csv, interactions.csv[, users.csv]")
     prep.add_argument("--out", help="output folder (default: <work_dir>/examples)")
     prep.set_defaults(func=_prepare)
+    ml = data.add_parser("movielens", help="convert a MovieLens download (100K or ml-latest-small layout) to CSV input")
+    ml.add_argument("--source", required=True, help="folder with u.data + u.item, or ratings.csv + movies.csv")
+    ml.add_argument("--out", required=True, help="output folder for items.csv and interactions.csv")
+    ml.set_defaults(func=_movielens)
     sub.add_parser("run", help="run the whole pipeline locally (what `make run` does)").set_defaults(func=_run)
     sub.add_parser("paths", help="print the work directory layout").set_defaults(func=_paths)
     sub.add_parser("pushed", help="print the newest pushed model version").set_defaults(func=_pushed)

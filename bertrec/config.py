@@ -36,8 +36,14 @@ class DataConfig:
     data_dir: str = ""
     #: How many of a user's most recent earlier interactions form the user context.
     history_length: int = 10
-    #: Fraction of interactions (latest by timestamp) that form the eval split.
+    #: Fraction of interactions that form the eval split.
     eval_fraction: float = 0.15
+    #: "time": the latest interactions are the eval split (what production
+    #: faces). "random": a seeded random sample is (the TensorFlow Recommenders
+    #: tutorial protocol, for comparison with published MovieLens figures:
+    #: eval_fraction 0.2, split_seed 42).
+    split: str = "time"
+    split_seed: int = 42
     #: Cap on train examples written (0 = all); an even sample over time is kept
     #: and the summary says how many were left out.
     max_train_examples: int = 0
@@ -303,6 +309,7 @@ class Config:
         checks = [
             (self.data.history_length >= 1, "data.history_length must be >= 1"),
             (0.0 < self.data.eval_fraction < 1.0, "data.eval_fraction must be in (0, 1)"),
+            (self.data.split in ("time", "random"), "data.split must be 'time' or 'random'"),
             (self.model.encoder in ("minilm", "tiny"), "model.encoder must be 'minilm' or 'tiny'"),
             (self.model.query_sequence_length >= 8, "model.query_sequence_length must be >= 8"),
             (self.model.item_sequence_length >= 8, "model.item_sequence_length must be >= 8"),

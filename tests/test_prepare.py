@@ -52,6 +52,32 @@ def test_split_is_by_time_and_catalogue_has_every_item(small_data):
     assert sorted(e[F.ITEM_ID] for e in splits[F.CATALOGUE_SPLIT]) == sorted(i["item_id"] for i in items)
 
 
+def test_random_split_is_a_seeded_sample_and_histories_stay_in_the_past(small_data):
+    from bertrec.data import csv_io
+
+    items = csv_io.read_items(os.path.join(small_data, "items.csv"))
+    interactions = csv_io.read_interactions(os.path.join(small_data, "interactions.csv"), {i["item_id"] for i in items})
+    config = DataConfig(split="random", eval_fraction=0.2, split_seed=42, max_eval_examples=0)
+    splits, _, _ = prepare.build_examples(items, interactions, config)
+    again, _, _ = prepare.build_examples(items, interactions, config)
+    other, _, _ = prepare.build_examples(items, interactions, DataConfig(split="random", eval_fraction=0.2, split_seed=7, max_eval_examples=0))
+
+    def keys(rows):
+        return sorted((e[F.USER_ID], e[F.ITEM_ID], e[F.TIMESTAMP]) for e in rows)
+
+    assert len(splits[F.TRAIN_SPLIT]) + len(splits[F.EVAL_SPLIT]) == len(interactions)
+    assert abs(len(splits[F.EVAL_SPLIT]) - 0.2 * len(interactions)) <= 1
+    assert keys(splits[F.EVAL_SPLIT]) == keys(again[F.EVAL_SPLIT]) != keys(other[F.EVAL_SPLIT])
+    # Not a time split: eval reaches back into train's period.
+    assert min(e[F.TIMESTAMP] for e in splits[F.EVAL_SPLIT]) < max(e[F.TIMESTAMP] for e in splits[F.TRAIN_SPLIT])
+    times = {}
+    for r in interactions:
+        times.setdefault(r["user_id"], {}).setdefault(r["item_id"], []).append(r["timestamp"])
+    for e in splits[F.EVAL_SPLIT][:200]:
+        for h in filter(None, e[F.HISTORY_ITEM_IDS].split()):
+            assert min(times[e[F.USER_ID]][h]) < e[F.TIMESTAMP]
+
+
 def test_prepare_writes_splits_and_skips_when_unchanged(small_data, tmp_path):
     out = str(tmp_path / "examples")
     first = prepare.prepare(small_data, out, DataConfig(max_eval_examples=50), log=lambda m: None)

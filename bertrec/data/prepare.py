@@ -7,7 +7,9 @@ part of its own history, so no example sees its label or its future.
 
 Train/eval are split by time: the latest ``eval_fraction`` of interactions (by
 timestamp) form the eval split, so evaluation asks the model to predict the
-future from the past, as in production. A third split, ``catalogue``, holds
+future from the past, as in production. ``data.split = "random"`` instead puts
+a seeded random ``eval_fraction`` of interactions in eval (the TFRS tutorial's
+MovieLens protocol); histories still hold only strictly earlier interactions. A third split, ``catalogue``, holds
 one row per item (all items, including those first seen after the cut-off).
 
 Output: ``<out_dir>/{train,eval,catalogue}/data.tfrecord.gz`` and
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import random
 import dataclasses
 import hashlib
 import json
@@ -65,6 +68,19 @@ def build_examples(items, interactions, data_config: DataConfig):
     timestamps = sorted(r["timestamp"] for r in interactions)
     cut_index = min(len(timestamps) - 1, int(len(timestamps) * (1.0 - data_config.eval_fraction)))
     cutoff = timestamps[cut_index]
+    if data_config.split == "random":
+        rows = sorted(r["_row"] for r in interactions)
+        random.Random(data_config.split_seed).shuffle(rows)
+        eval_rows = set(rows[cut_index:])
+
+        def in_eval(r):
+            return r["_row"] in eval_rows
+
+        cutoff = 0  # no time cut-off
+    else:
+
+        def in_eval(r):
+            return r["timestamp"] >= cutoff
 
     per_user = collections.defaultdict(list)
     for r in interactions:
@@ -84,7 +100,7 @@ def build_examples(items, interactions, data_config: DataConfig):
                 if len(history) == data_config.history_length:
                     break
             item = by_id[r["item_id"]]
-            split = F.EVAL_SPLIT if r["timestamp"] >= cutoff else F.TRAIN_SPLIT
+            split = F.EVAL_SPLIT if in_eval(r) else F.TRAIN_SPLIT
             splits[split].append({
                 F.USER_ID: user_id,
                 F.HISTORY_ITEM_IDS: F.HISTORY_ID_SEPARATOR.join(history),
@@ -186,7 +202,10 @@ def prepare(data_dir: str, out_dir: str, data_config: DataConfig, log=print) -> 
     os.replace(staging, out_dir)
     for note in notes:
         log(f"  {note}")
-    log(f"  wrote {counts} to {out_dir} (eval from timestamp {cutoff})")
+    if data_config.split == "random":
+        log(f"  wrote {counts} to {out_dir} (eval: random sample, seed {data_config.split_seed})")
+    else:
+        log(f"  wrote {counts} to {out_dir} (eval from timestamp {cutoff})")
     return Prepared(out_dir, counts, cutoff, skipped=False)
 
 
