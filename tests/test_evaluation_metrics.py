@@ -36,3 +36,22 @@ def test_ease_learns_co_occurrence_and_cannot_score_unseen_items():
     assert scores[0].argmax() == 1 and scores[1].argmax() == 3
     assert scores[0, 4] == 0 and scores[1, 4] == 0
     assert np.all(np.diag(model.weights) == 0)
+
+
+def test_id_two_tower_learns_which_users_like_which_items():
+    from bertrec.evaluation.baselines import IdTwoTower
+    from bertrec.evaluation.metrics import summarize, target_ranks
+
+    rng = np.random.default_rng(0)
+    # 40 users in two groups; group g interacts with items 10g..10g+9; items 20 and 21 are never seen.
+    users, items = [], []
+    for u in range(40):
+        for _ in range(30):
+            users.append(u)
+            items.append((u % 2) * 10 + rng.integers(10))
+    model = IdTwoTower(40, 22, dim=8, epochs=30, batch_size=64, learning_rate=0.2).fit(users, items)
+    scores = model.score([0, 1])
+    targets = np.array([rng.integers(10), 10 + rng.integers(10)])
+    assert summarize(target_ranks(scores, targets, [[], []]), ks=(10,))["recall@10"] == 1.0
+    # Unseen items share the out-of-vocabulary embedding: the model cannot tell them apart.
+    np.testing.assert_array_equal(scores[:, 20], scores[:, 21])

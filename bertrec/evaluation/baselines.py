@@ -61,3 +61,66 @@ class Ease:
             if len(items):
                 x[row, list(items)] = 1.0
         return x @ self.weights
+
+
+class IdTwoTower:
+    """The TensorFlow Recommenders tutorial's id-only two-tower retrieval model.
+
+    User id and item id embeddings (``dim``), dot-product scores, TFRS
+    ``Retrieval`` task (in-batch softmax), Adagrad at ``learning_rate`` for
+    ``epochs`` over the training interactions, as in the library's MovieLens
+    tutorial. Ids absent from training share one out-of-vocabulary embedding,
+    so unseen users get one generic list and cold-start items all score alike.
+    """
+
+    def __init__(self, num_users: int, num_items: int, dim: int = 32, epochs: int = 3,
+                 batch_size: int = 8192, learning_rate: float = 0.1, seed: int = 42):
+        self.num_users, self.num_items = num_users, num_items
+        self.dim, self.epochs, self.batch_size = dim, epochs, batch_size
+        self.learning_rate, self.seed = learning_rate, seed
+        self._user_index = np.zeros(num_users, dtype=np.int64)
+        self._item_index = np.zeros(num_items, dtype=np.int64)
+        self._user_embeddings = np.zeros((1, dim), dtype=np.float32)
+        self._item_embeddings = np.zeros((1, dim), dtype=np.float32)
+
+    def fit(self, user_rows: Sequence[int], item_rows: Sequence[int]) -> "IdTwoTower":
+        """Trains on (user, item) training interactions (integer rows)."""
+        import tensorflow as tf
+        import tensorflow_recommenders as tfrs
+
+        users, items = np.asarray(user_rows, dtype=np.int64), np.asarray(item_rows, dtype=np.int64)
+        # Vocabulary of ids seen in training; index 0 is the shared OOV bucket.
+        for ids, index in ((users, self._user_index), (items, self._item_index)):
+            seen = np.unique(ids)
+            index[:] = 0
+            index[seen] = np.arange(1, len(seen) + 1)
+        tf.keras.utils.set_random_seed(self.seed)
+        user_model = tf.keras.layers.Embedding(int(self._user_index.max()) + 1, self.dim)
+        item_model = tf.keras.layers.Embedding(int(self._item_index.max()) + 1, self.dim)
+        candidates = tf.data.Dataset.from_tensor_slices(np.arange(int(self._item_index.max()) + 1)).batch(1024)
+
+        class Model(tfrs.Model):
+            def __init__(self):
+                super().__init__()
+                self.user_model, self.item_model = user_model, item_model
+                self.task = tfrs.tasks.Retrieval(
+                    metrics=tfrs.metrics.FactorizedTopK(candidates=candidates.map(item_model))
+                )
+
+            def compute_loss(self, features, training=False):
+                return self.task(self.user_model(features["user"]), self.item_model(features["item"]),
+                                 compute_metrics=not training)
+
+        model = Model()
+        model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate=self.learning_rate))
+        data = tf.data.Dataset.from_tensor_slices({"user": self._user_index[users], "item": self._item_index[items]})
+        data = data.shuffle(len(users), seed=self.seed, reshuffle_each_iteration=False).batch(self.batch_size)
+        model.fit(data, epochs=self.epochs, verbose=0)
+        self._user_embeddings = user_model.embeddings.numpy()
+        self._item_embeddings = item_model.embeddings.numpy()
+        return self
+
+    def score(self, user_rows: Sequence[int]) -> np.ndarray:
+        """[B, N] dot-product scores of every catalogue item for each user."""
+        queries = self._user_embeddings[self._user_index[np.asarray(user_rows, dtype=np.int64)]]
+        return queries @ self._item_embeddings[self._item_index].T
