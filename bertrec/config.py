@@ -182,6 +182,9 @@ class EvalConfig:
     #: ... and may not be worse than the last blessed model by more than this
     #: (absolute) on either metric.
     max_recall_drop: float = 0.01
+    #: L2 regularisation of the EASE baseline in ``bertrec evaluate`` (Steck's
+    #: MovieLens setting is 500).
+    ease_l2: float = 500.0
 
 
 @dataclasses.dataclass

@@ -219,6 +219,32 @@ class RecommenderServer(tf.Module):
             query, user_index = self._encode_query(user_id, history)
             return {F.OUT_SCORES: self._rank(query, user_index, rows)}
 
+    # -- offline evaluation hooks (saved functions, not serving signatures) ----------
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name=F.USER_ID),
+        tf.TensorSpec([None], tf.string, name=F.HISTORY_ITEM_IDS),
+    ])
+    def embed_query(self, user_id, history_item_ids):
+        """Query embeddings [B, D] (cosine scores against ``item_embeddings``), without
+        request limits: ``bertrec evaluate`` scores the whole catalogue with them."""
+        query, _ = self._encode_query(user_id, self._history_rows(history_item_ids))
+        return query
+
+    @tf.function(input_signature=[])
+    def catalogue_ids(self):
+        """The catalogue's item ids, in the row order of ``item_embeddings``."""
+        return self.item_ids
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name=F.USER_ID),
+        tf.TensorSpec([None], tf.string, name=F.HISTORY_ITEM_IDS),
+        tf.TensorSpec([None, None], tf.int64, name="candidate_rows"),
+    ])
+    def rank_rows(self, user_id, history_item_ids, candidate_rows):
+        """The ranking head's like-probabilities of catalogue rows [B, C], without request limits."""
+        query, user_index = self._encode_query(user_id, self._history_rows(history_item_ids))
+        return self._rank(query, user_index, candidate_rows)
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def evaluate(self, examples):
         """For TFMA: serialized raw examples in; per example, whether its target item
