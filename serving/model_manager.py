@@ -28,6 +28,7 @@ from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import predict, warmup
+from serving.model_versions import versions
 
 log = logging.getLogger("bertrec.serving")
 State = get_model_status_pb2.ModelVersionStatus.State
@@ -92,16 +93,8 @@ def _fingerprint(path: str) -> Tuple:
 
 
 def _on_disk(base_path: str) -> Dict[int, str]:
-    """Numeric version folders holding a saved_model.pb."""
-    try:
-        names = os.listdir(base_path)
-    except FileNotFoundError:
-        return {}
-    return {
-        int(n): os.path.join(base_path, n)
-        for n in names
-        if n.isdigit() and os.path.exists(os.path.join(base_path, n, "saved_model.pb"))
-    }
+    """Version -> folder, for the complete-looking versions (see model_versions.versions)."""
+    return {v: os.path.join(base_path, str(v)) for v in versions(base_path)}
 
 
 def aspired_versions(policy, available: Sequence[int]) -> List[int]:
