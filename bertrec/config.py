@@ -82,6 +82,11 @@ class ModelConfig:
     #: Output size of the tower projections; 0 = no projection (use the encoder's
     #: mean-pooled output as is, which keeps MiniLM's zero-shot sentence space).
     projection_dim: int = 0
+    #: Hybrid towers: add a learned user-id embedding to the query tower's text
+    #: embedding / an item-id embedding to the candidate tower's. Ids unseen in
+    #: training (new users, cold-start items) add nothing: they fall back to text.
+    user_id_embedding: bool = False
+    item_id_embedding: bool = False
     #: Size of the user-id and item-id embeddings of the ranking head.
     id_embedding_dim: int = 16
     #: Hidden layer sizes of the ranking MLP.
@@ -109,12 +114,14 @@ class TrainConfig:
     epochs: int = 3
     #: Eval-split batches used for validation at each pause.
     validation_steps: int = 5
+    #: Adam's learning rate for the encoder layers, projections and heads.
     learning_rate: float = 3e-4
+    #: Adagrad's step size for id embeddings and biases (item priors, hybrid
+    #: tower ids, ranking-head ids), scaled by 1 / sqrt(embedding size) so that a
+    #: step moves a row by about this much.
+    id_learning_rate: float = 0.1
     retrieval_loss_weight: float = 1.0
     ranking_loss_weight: float = 0.5
-    #: Catalogue items drawn uniformly and encoded per replica batch as the
-    #: ranking head's negatives (shared round-robin by the batch's users).
-    ranking_negatives: int = 16
     #: Number of logical CPU devices to split the host CPU into, so that
     #: MirroredStrategy runs several replicas without a GPU (0 = leave devices as
     #: they are: every GPU, or the one CPU). Applied once, at process start.
@@ -318,7 +325,6 @@ class Config:
             (self.model.item_sequence_length >= 8, "model.item_sequence_length must be >= 8"),
             (self.train.batch_size >= 2, "train.batch_size must be >= 2"),
             (self.train.train_steps >= 1, "train.train_steps must be >= 1"),
-            (self.train.ranking_negatives >= 1, "train.ranking_negatives must be >= 1"),
             (1 <= self.serve.top_k <= self.serve.retrieve_k, "need 1 <= serve.top_k <= serve.retrieve_k"),
             (self.evaluate.recall_k <= self.serve.retrieve_k, "evaluate.recall_k must be <= serve.retrieve_k"),
             (self.serve.max_batch_size >= 1, "serve.max_batch_size must be >= 1"),

@@ -54,6 +54,11 @@ CANDIDATE_IDS = "candidate_ids"  # rank's input: string[B, C]
 OUT_ITEM_IDS = "item_ids"
 OUT_TITLES = "titles"
 OUT_SCORES = "scores"
+# Per-example outputs of the evaluate signature (TFMA averages them).
+EVAL_RETRIEVAL_HIT = "retrieval_hit"
+EVAL_RANKED_HIT = "ranked_hit"
+EVAL_RANKED_NDCG = "ranked_ndcg"
+EVAL_RANKED_RECIPROCAL_RANK = "ranked_reciprocal_rank"
 
 HISTORY_ID_SEPARATOR = " "
 HISTORY_TEXT_SEPARATOR = " ; "

@@ -96,7 +96,8 @@ class ServingClient:
         self, histories: Sequence[Sequence[str]], candidates: Sequence[Sequence[str]], user_ids: Optional[Sequence[str]] = None,
         version: Optional[int] = None,
     ) -> np.ndarray:
-        """Like-probabilities [users, candidates] of given candidate ids (equal-length lists)."""
+        """Ranking probabilities [users, candidates] of given candidate ids (equal-length
+        lists; each user's sum to 1: the chance that each is the user's next pick)."""
         user_ids = list(user_ids) if user_ids is not None else [""] * len(histories)
         inputs = protocol.context_inputs(user_ids, histories)
         inputs[F.CANDIDATE_IDS] = np.array([[c.encode() for c in row] for row in candidates], dtype=object)

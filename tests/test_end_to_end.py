@@ -58,6 +58,10 @@ def test_evaluator_computed_retrieval_and_ranking_metrics_and_blessed(pipeline_r
     # Random guessing over 240 items: 50/240 = 0.21 for retrieval, 10/240 = 0.04 ranked.
     assert retrieval > 0.35, overall
     assert ranked > 0.08, overall
+    ndcg = overall["ranked_ndcg"][""]["ranked_ndcg"]["doubleValue"]
+    mrr = overall["ranked_reciprocal_rank"][""]["ranked_mrr"]["doubleValue"]
+    # One target per example: NDCG@10 <= recall@10, and MRR >= NDCG@10's 1/log2 discount of the same hits.
+    assert 0 < ndcg <= ranked and 0 < mrr, overall
     assert tfma.load_validation_result(evaluation).validation_ok
 
 
@@ -112,6 +116,7 @@ print(json.dumps({{"retrieved": ids, "scores": r["scores"].numpy()[0].tolist(),
     assert not {"i00001", "i00002"} & set(answer["retrieved"])
     assert answer["scores"] == sorted(answer["scores"], reverse=True)
     assert len(answer["rank"]) == 3 and all(0.0 <= s <= 1.0 for s in answer["rank"])
+    assert abs(sum(answer["rank"]) - 1.0) < 1e-4, answer["rank"]  # a distribution over the candidates given
     assert "no-such-item" in answer["error"]
 
 

@@ -13,14 +13,18 @@ Signatures (batch dimension first; clients send what they have):
     space-separated. The model builds the history text from its catalogue,
     retrieves ``retrieve_k`` candidates over the whole catalogue (items in the
     history excluded), re-ranks them with the ranking head and returns the best
-    ``top_k`` with the ranking head's like-probabilities.
+    ``top_k`` with their ranking probabilities (a softmax of the ranking logits
+    over the retrieved list: the chance that each is the user's next pick).
 ``retrieve(user_id, history_item_ids)``
-    -> ``item_ids``, ``titles``: string[B, retrieve_k], ``scores`` (cosine similarity).
+    -> ``item_ids``, ``titles``: string[B, retrieve_k], ``scores`` (retrieval
+    score: cosine similarity / temperature + the item's popularity prior).
 ``rank(user_id, history_item_ids, candidate_ids: string[B, C])``
-    -> ``scores: float[B, C]`` (like-probability).
+    -> ``scores: float[B, C]`` (ranking probability: softmax over the given
+    candidates of the ranking logits).
 ``evaluate(examples: string[B])`` serialized raw tf.Examples (what TFMA feeds)
-    -> ``retrieval_hit: float[B]`` (target item among the top ``recall_k``
-    retrieved) and ``ranked_hit: float[B]`` (among the final ``top_k``).
+    -> per example: ``retrieval_hit`` (target item among the top ``recall_k``
+    retrieved), ``ranked_hit`` (among the final ``top_k``), ``ranked_ndcg`` and
+    ``ranked_reciprocal_rank``: float[B] (see ``RecommenderServer.evaluate``).
 
 The three client signatures check their requests inside the graph, so stock
 TensorFlow Serving and the local server reject the same requests with the same
@@ -32,6 +36,8 @@ items not in the catalogue.
 """
 from __future__ import annotations
 
+import json
+import os
 from typing import Dict
 
 import numpy as np
@@ -62,6 +68,7 @@ class RecommenderServer(tf.Module):
         self.item_titles = tf.constant(catalogue["titles"], dtype=tf.string)
         self.item_vocab_index = tf.constant(catalogue["vocab_index"], dtype=tf.int64)
         self.item_embeddings = tf.Variable(catalogue["embeddings"], trainable=False, name="item_embeddings")
+        self.item_priors = tf.Variable(catalogue["priors"], trainable=False, name="item_priors")
         self.item_row = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(self.item_ids, tf.range(n, dtype=tf.int64)), default_value=-1
         )
@@ -135,12 +142,16 @@ class RecommenderServer(tf.Module):
             tf.gather(self.item_titles, recent), axis=-1, separator=F.HISTORY_TEXT_SEPARATOR
         )
         transformed = self.tft_layer({F.USER_ID: user_id, F.HISTORY_TEXT: text})
-        query = self.model.query_tower(transformed[F.QUERY_TOKENS], training=False)
-        return query, transformed[F.USER_INDEX]
+        user_index = transformed[F.USER_INDEX]
+        return self.model.query_tower(transformed[F.QUERY_TOKENS], user_index, training=False), user_index
+
+    def _catalogue_scores(self, query: tf.Tensor) -> tf.Tensor:
+        """Retrieval scores [B, N] of every catalogue item."""
+        return self.model.retrieval_scores(query, self.item_embeddings, self.item_priors)
 
     def _retrieve(self, query: tf.Tensor, exclude_rows: tf.RaggedTensor, k: int):
-        """Top-k cosine scores and catalogue rows over the whole catalogue, excluded rows masked."""
-        scores = tf.matmul(query, self.item_embeddings, transpose_b=True)
+        """Top-k retrieval scores and catalogue rows over the whole catalogue, excluded rows masked."""
+        scores = self._catalogue_scores(query)
         excluded = tf.scatter_nd(
             tf.stack([exclude_rows.value_rowids(), exclude_rows.flat_values], axis=1),
             tf.ones_like(exclude_rows.flat_values, dtype=tf.float32),
@@ -151,27 +162,25 @@ class RecommenderServer(tf.Module):
         return top.values, tf.cast(top.indices, tf.int64)
 
     def _rank(self, query: tf.Tensor, user_index: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
-        """Like-probabilities [B, C] for catalogue rows [B, C]."""
-        num = tf.shape(rows)[1]
-        dim = tf.shape(query)[-1]
-        candidates = tf.gather(self.item_embeddings, rows)
-        logits = self.model.ranking_head(
-            tf.reshape(tf.repeat(query[:, tf.newaxis, :], num, axis=1), [-1, dim]),
-            tf.reshape(candidates, [-1, dim]),
-            tf.reshape(tf.repeat(user_index[:, tf.newaxis], num, axis=1), [-1]),
-            tf.reshape(tf.gather(self.item_vocab_index, rows), [-1]),
+        """Ranking logits [B, C] of catalogue rows [B, C]."""
+        return self.model.ranking_logits(
+            query,
+            tf.gather(self.item_embeddings, rows),
+            tf.gather(self.item_priors, rows),
+            user_index,
+            tf.gather(self.item_vocab_index, rows),
         )
-        return tf.sigmoid(tf.reshape(logits, tf.shape(rows)))
 
     def _recommend(self, user_id: tf.Tensor, history_item_ids: tf.Tensor):
-        """(retrieved scores, retrieved rows, ranked scores, ranked rows)."""
+        """(retrieved scores, retrieved rows, ranked scores, ranked rows): every
+        retrieved item, in retrieval order and re-ranked (callers keep the top_k)."""
         history = self._history_rows(history_item_ids)
         query, user_index = self._encode_query(user_id, history)
         retrieved_scores, retrieved_rows = self._retrieve(query, history, self._retrieve_k)
-        probabilities = self._rank(query, user_index, retrieved_rows)
-        top = tf.math.top_k(probabilities, k=self._top_k)
-        ranked_rows = tf.gather(retrieved_rows, top.indices, batch_dims=1)
-        return retrieved_scores, retrieved_rows, top.values, ranked_rows
+        probabilities = tf.nn.softmax(self._rank(query, user_index, retrieved_rows), axis=-1)
+        order = tf.math.top_k(probabilities, k=self._retrieve_k)
+        ranked_rows = tf.gather(retrieved_rows, order.indices, batch_dims=1)
+        return retrieved_scores, retrieved_rows, order.values, ranked_rows
 
     def _items(self, rows: tf.Tensor, scores: tf.Tensor) -> Dict[str, tf.Tensor]:
         """A signature's answer for catalogue rows [B, K]."""
@@ -190,14 +199,14 @@ class RecommenderServer(tf.Module):
         """Top-k recommendations: retrieval over the catalogue, then re-ranking."""
         with tf.control_dependencies(self._check_context(user_id, history_item_ids)):
             _, _, scores, rows = self._recommend(user_id, history_item_ids)
-            return self._items(rows, scores)
+            return self._items(rows[:, : self._top_k], scores[:, : self._top_k])
 
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name=F.USER_ID),
         tf.TensorSpec([None], tf.string, name=F.HISTORY_ITEM_IDS),
     ])
     def retrieve(self, user_id, history_item_ids):
-        """The retrieval stage alone: retrieve_k items by cosine similarity."""
+        """The retrieval stage alone: the retrieve_k best-scored items."""
         with tf.control_dependencies(self._check_context(user_id, history_item_ids)):
             history = self._history_rows(history_item_ids)
             query, _ = self._encode_query(user_id, history)
@@ -210,29 +219,29 @@ class RecommenderServer(tf.Module):
         tf.TensorSpec([None, None], tf.string, name=F.CANDIDATE_IDS),
     ])
     def rank(self, user_id, history_item_ids, candidate_ids):
-        """The ranking stage alone: like-probabilities of the given candidates."""
+        """The ranking stage alone: ranking probabilities of the given candidates."""
         rows = self.item_row.lookup(candidate_ids)
         checks = self._check_context(user_id, history_item_ids)
         checks += self._check_candidates(candidate_ids, rows, tf.size(user_id))
         with tf.control_dependencies(checks):
             history = self._history_rows(history_item_ids)
             query, user_index = self._encode_query(user_id, history)
-            return {F.OUT_SCORES: self._rank(query, user_index, rows)}
+            return {F.OUT_SCORES: tf.nn.softmax(self._rank(query, user_index, rows), axis=-1)}
 
     # -- offline evaluation hooks (saved functions, not serving signatures) ----------
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name=F.USER_ID),
         tf.TensorSpec([None], tf.string, name=F.HISTORY_ITEM_IDS),
     ])
-    def embed_query(self, user_id, history_item_ids):
-        """Query embeddings [B, D] (cosine scores against ``item_embeddings``), without
-        request limits: ``bertrec evaluate`` scores the whole catalogue with them."""
+    def catalogue_scores(self, user_id, history_item_ids):
+        """Retrieval scores [B, N] of every catalogue item (nothing excluded), without
+        request limits: ``bertrec evaluate`` ranks the whole catalogue with them."""
         query, _ = self._encode_query(user_id, self._history_rows(history_item_ids))
-        return query
+        return self._catalogue_scores(query)
 
     @tf.function(input_signature=[])
     def catalogue_ids(self):
-        """The catalogue's item ids, in the row order of ``item_embeddings``."""
+        """The catalogue's item ids, in the column order of ``catalogue_scores``."""
         return self.item_ids
 
     @tf.function(input_signature=[
@@ -241,15 +250,21 @@ class RecommenderServer(tf.Module):
         tf.TensorSpec([None, None], tf.int64, name="candidate_rows"),
     ])
     def rank_rows(self, user_id, history_item_ids, candidate_rows):
-        """The ranking head's like-probabilities of catalogue rows [B, C], without request limits."""
+        """Ranking logits of catalogue rows [B, C], without request limits."""
         query, user_index = self._encode_query(user_id, self._history_rows(history_item_ids))
         return self._rank(query, user_index, candidate_rows)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def evaluate(self, examples):
-        """For TFMA: serialized raw examples in; per example, whether its target item
-        is among the top ``recall_k`` retrieved (``retrieval_hit``) and among the
-        final top ``top_k`` (``ranked_hit``). Their means are recall@k."""
+        """For TFMA: serialized raw examples in; per example, where the target item
+        landed (the history's items excluded, as serving does). Means over examples:
+
+        - ``retrieval_hit``: target among the top ``recall_k`` retrieved (recall@recall_k);
+        - ``ranked_hit``: among the final ``top_k`` (recall@top_k);
+        - ``ranked_ndcg``: 1 / log2(2 + rank) in the final ``top_k``, else 0 (NDCG@top_k);
+        - ``ranked_reciprocal_rank``: 1 / (1 + rank) in the re-ranked ``retrieve_k``,
+          else 0 (MRR, a target retrieval missed counting as 0).
+        """
         parsed = tf.io.parse_example(
             examples,
             {name: tf.io.FixedLenFeature([], tf.string, default_value="") for name in F.SERVING_INPUTS + (F.ITEM_ID,)},
@@ -260,7 +275,16 @@ class RecommenderServer(tf.Module):
         def hit(rows):
             return tf.cast(tf.reduce_any(tf.equal(rows, target), axis=1), tf.float32)
 
-        return {"retrieval_hit": hit(retrieved_rows[:, : self._recall_k]), "ranked_hit": hit(ranked_rows)}
+        # 0-based position of the target in the re-ranked list (retrieve_k when absent).
+        found = tf.equal(ranked_rows, target)
+        rank = tf.cast(tf.where(tf.reduce_any(found, axis=1), tf.argmax(tf.cast(found, tf.int32), axis=1), self._retrieve_k), tf.float32)
+        in_top = tf.cast(rank < self._top_k, tf.float32)
+        return {
+            F.EVAL_RETRIEVAL_HIT: hit(retrieved_rows[:, : self._recall_k]),
+            F.EVAL_RANKED_HIT: in_top,
+            F.EVAL_RANKED_NDCG: in_top / (tf.math.log(rank + 2.0) / tf.math.log(2.0)),
+            F.EVAL_RANKED_RECIPROCAL_RANK: tf.cast(rank < self._retrieve_k, tf.float32) / (rank + 1.0),
+        }
 
     def signatures(self):
         """The concrete functions to save, by signature name."""
@@ -272,9 +296,15 @@ class RecommenderServer(tf.Module):
         }
 
 
-def export(server: RecommenderServer, path: str, config: Config) -> None:
-    """Saves the server as a SavedModel with its signatures and TF Serving
-    warm-up requests (``assets.extra/``) built from its catalogue."""
+#: What training cost, beside the model (``assets.extra/``; TF Serving ignores it).
+TRAINING_SUMMARY = "training.json"
+
+
+def export(server: RecommenderServer, path: str, config: Config, training_summary: dict) -> None:
+    """Saves the server as a SavedModel with its signatures, TF Serving warm-up
+    requests built from its catalogue and the training summary (``assets.extra/``)."""
     tf.saved_model.save(server, path, signatures=server.signatures())
     item_ids = [i.decode() for i in server.item_ids.numpy()]
     warmup.write(path, warmup.build(item_ids, config.serve.max_batch_size, config.serve.max_candidates))
+    with tf.io.gfile.GFile(os.path.join(path, "assets.extra", TRAINING_SUMMARY), "w") as f:
+        f.write(json.dumps(training_summary, indent=2))

@@ -2,38 +2,38 @@
 
 - Query tower: the user's history text -> sentence embedding.
 - Candidate tower: the item's text -> sentence embedding (same backbone).
-- Retrieval task: in-batch softmax over cosine similarities / temperature.
-- Ranking head: scores a (user, item) pair from both embeddings, their product
-  and id embeddings (out-of-vocabulary ids share one bucket, so cold-start
-  items are scored from text). It is trained to tell items the user liked
-  (rating >= ``LIKE_THRESHOLD``) from items they did not like and from items
-  drawn uniformly from the catalogue. In-batch negatives would be drawn by
-  popularity and teach the head to ignore it; uniform ones let it learn that
-  popular items are likelier picks, which retrieval's in-batch softmax cancels.
+- Retrieval task: in-batch softmax over ``cosine / temperature + item prior``,
+  with the log-Q correction for in-batch negatives (they are drawn in
+  proportion to popularity; uncorrected, the softmax learns popularity-free
+  scores, which rank the long tail too high). The prior is the item's learned
+  log-popularity: an id term for items seen in training plus a term read from
+  the item's embedding, which is all an unseen (cold-start) item gets.
+- Ranking stage: re-scores a user's candidates as ``(cosine + correction) /
+  temperature + prior``, the correction an MLP over cross features (both embeddings,
+  their product, user and item id embeddings), trained listwise: a softmax over
+  each user's in-batch list, log-Q corrected like retrieval. Embeddings and
+  retrieval scores enter it as constants, so it learns what retrieval misses
+  without pulling the towers away from retrieval.
 """
 from __future__ import annotations
 
 from typing import Dict
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from bertrec import features as F
 from bertrec.config import Config
 from trainer.encoder import TextEncoder, build_backbone
-
-#: Ratings at or above this count as "liked" for the ranking head.
-LIKE_THRESHOLD = 4.0
-
+from transforms.preprocessing import NUM_OOV_BUCKETS
 
 class RankingHead(tf.keras.layers.Layer):
-    """Logit that a user likes an item.
+    """The ranking stage's correction to a (user, item) retrieval score.
 
-    A residual on the retrieval similarity: ``scale * cosine + bias + mlp(...)``,
-    where the MLP reads both embeddings, their product and id embeddings and its
-    last layer starts at zero. An untrained head therefore ranks exactly like
-    retrieval, and training only has to learn corrections (popularity, ratings,
-    id effects) instead of re-learning relevance.
+    An MLP over both embeddings, their product and user / item id embeddings;
+    its last layer starts at zero, so an untrained head ranks exactly like
+    retrieval. Unseen ids share the out-of-vocabulary rows.
     """
 
     def __init__(self, num_users: int, num_items: int, id_dim: int, hidden_units, **kwargs):
@@ -45,85 +45,178 @@ class RankingHead(tf.keras.layers.Layer):
             + [tf.keras.layers.Dense(1, kernel_initializer="zeros", dtype="float32")],
             name="mlp",
         )
-        # cosine in [-1, 1]; a scale of 5 makes the initial probabilities spread over (0.01, 0.99).
-        self.scale = self.add_weight(name="similarity_scale", shape=(), initializer=tf.keras.initializers.Constant(5.0))
-        self.bias = self.add_weight(name="similarity_bias", shape=(), initializer="zeros")
 
     def call(self, query, candidate, user_index, item_index):
-        """Logits [batch]; every argument has the same leading (batch) shape."""
-        cosine = tf.reduce_sum(query * candidate, axis=-1, keepdims=True)
+        """Corrections [batch]; every argument has the same leading (batch) shape."""
         x = tf.concat(
-            [
-                query,
-                candidate,
-                query * candidate,
-                cosine,
-                self.user_embedding(user_index),
-                self.item_embedding(item_index),
-            ],
+            [query, candidate, query * candidate, self.user_embedding(user_index), self.item_embedding(item_index)],
             axis=-1,
         )
-        return tf.squeeze(self.scale * cosine + self.bias + self.mlp(x), axis=-1)
+        return tf.squeeze(self.mlp(x), axis=-1)
+
+
+class ItemPrior(tf.keras.layers.Layer):
+    """An item's log-popularity prior in the retrieval score: ``id_bias[item] +
+    w . embedding``.
+
+    ``id_bias`` starts at each item's empirical log-popularity (centred on the
+    items seen in training): what the log-Q-corrected softmax converges to where
+    text tells items apart no further, so training need not walk there one batch
+    at a time. The out-of-vocabulary row is never trained (no training positive
+    is out of vocabulary) and stays 0, so an unseen item falls back to the text
+    term: the popularity of items that read like it, around the average item.
+    """
+
+    def __init__(self, item_counts, **kwargs):
+        """``item_counts`` [num_items]: training interactions per vocabulary index."""
+        super().__init__(**kwargs)
+        counts = np.asarray(item_counts, dtype=np.float64)
+        seen = counts > 0
+        log_popularity = np.log(np.where(seen, counts, 1.0) / counts.sum())
+        initial = np.where(seen, log_popularity - log_popularity[seen].mean(), 0.0)
+        self.id_bias = tf.keras.layers.Embedding(
+            len(counts), 1, embeddings_initializer=tf.keras.initializers.Constant(initial[:, np.newaxis]), name="item_id_bias"
+        )
+        self.text_bias = tf.keras.layers.Dense(1, kernel_initializer="zeros", name="text_bias")
+
+    def call(self, candidate, item_index):
+        """[N] priors for candidate embeddings [N, D] and vocabulary indices [N]."""
+        return tf.squeeze(self.id_bias(item_index) + self.text_bias(candidate), axis=-1)
+
+
+class HybridTower(tf.keras.layers.Layer):
+    """A tower's embedding: the text encoder's, plus an id embedding when enabled,
+    re-normalised.
+
+    The id term lets the model remember what text cannot say about a known user
+    or item. Ids past ``num_known`` (the out-of-vocabulary bucket: new users,
+    cold-start items) add nothing, so they degrade to the text embedding rather
+    than to a shared learned vector.
+    """
+
+    def __init__(self, text_encoder: TextEncoder, num_known: int, use_ids: bool, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.text_encoder = text_encoder
+        self.num_known = num_known
+        self.id_embedding = (
+            tf.keras.layers.Embedding(num_known, dim, embeddings_initializer="zeros", name="id_embedding")
+            if use_ids else None
+        )
+
+    def call(self, token_ids, index, training=False):
+        """L2-normalised embeddings [B, dim] of token ids [B, length] and vocabulary indices [B]."""
+        text = self.text_encoder(token_ids, training=training)
+        if self.id_embedding is None:
+            return text
+        known = index < self.num_known
+        ids = self.id_embedding(tf.where(known, index, tf.zeros_like(index)))
+        return tf.math.l2_normalize(text + ids * tf.cast(known, ids.dtype)[:, tf.newaxis], axis=-1)
 
 
 class Recommender(tfrs.Model):
     """Two-tower retrieval + ranking, trained jointly (``compute_loss``)."""
 
-    def __init__(self, config: Config, num_users: int, num_items: int, catalogue_tokens, catalogue_index):
-        """``catalogue_tokens`` [N, item length] and ``catalogue_index`` [N] are the
-        transformed catalogue, the pool of the ranking head's uniform negatives."""
+    def __init__(self, config: Config, num_users: int, item_counts):
+        """``item_counts`` [num_items]: training interactions per item vocabulary
+        index (out-of-vocabulary bucket included)."""
         super().__init__()
-        self._catalogue_tokens = tf.constant(catalogue_tokens, dtype=tf.int64)
-        self._catalogue_index = tf.constant(catalogue_index, dtype=tf.int64)
+        num_items = len(item_counts)
+        # Probability that an item is a training positive, hence an in-batch negative
+        # (floored: an item without interactions is never in a batch anyway).
+        counts = tf.maximum(tf.constant(item_counts, dtype=tf.float32), 1.0)
+        self._item_probability = counts / tf.reduce_sum(counts)
         m = config.model
         self.config = config
         backbone = build_backbone(m, max(m.query_sequence_length, m.item_sequence_length))
-        self.query_tower = TextEncoder(backbone, m.projection_dim, name="query_tower")
-        self.candidate_tower = TextEncoder(backbone, m.projection_dim, name="candidate_tower")
+        dim = m.projection_dim or backbone.hidden_dim
+        self.query_tower = HybridTower(
+            TextEncoder(backbone, m.projection_dim, name="query_text"),
+            num_users - NUM_OOV_BUCKETS, m.user_id_embedding, dim, name="query_tower",
+        )
+        self.candidate_tower = HybridTower(
+            TextEncoder(backbone, m.projection_dim, name="candidate_text"),
+            num_items - NUM_OOV_BUCKETS, m.item_id_embedding, dim, name="candidate_tower",
+        )
+        self.item_prior = ItemPrior(item_counts, name="item_prior")
         self.ranking_head = RankingHead(num_users, num_items, m.id_embedding_dim, m.ranking_hidden_units, name="ranking_head")
         # SUM reduction: Keras under a distribution strategy requires it (the
         # per-replica sums are all-reduced).
         self.retrieval_task = tfrs.tasks.Retrieval(
             loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.SUM),
-            temperature=m.temperature,
             remove_accidental_hits=True,
             batch_metrics=[tf.keras.metrics.TopKCategoricalAccuracy(k=5, name="in_batch_top5")],
         )
         self.ranking_task = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.SUM),
-            metrics=[tf.keras.metrics.AUC(from_logits=True, name="ranking_auc")],
+            loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.SUM),
+            metrics=[tf.keras.metrics.TopKCategoricalAccuracy(k=5, name="ranked_in_batch_top5")],
         )
+
+    def id_embeddings(self):
+        """The id embedding layers (item prior biases, hybrid tower ids, ranking-head ids)."""
+        layers = [self.item_prior.id_bias, self.ranking_head.user_embedding, self.ranking_head.item_embedding]
+        return layers + [t.id_embedding for t in (self.query_tower, self.candidate_tower) if t.id_embedding is not None]
+
+    def dense_variables(self):
+        """Every trainable variable outside the id embeddings (encoder layers,
+        projections, heads)."""
+        ids = {id(v) for layer in self.id_embeddings() for v in layer.trainable_weights}
+        return [v for v in self.trainable_variables if id(v) not in ids]
+
+    def _score(self, cosine, prior):
+        return cosine / self.config.model.temperature + prior
+
+    def retrieval_scores(self, query, candidates, prior):
+        """Retrieval scores [B, N] of queries [B, D] against candidate embeddings
+        [N, D] with their priors [N]: ``cosine / temperature + prior``."""
+        return self._score(tf.matmul(query, candidates, transpose_b=True), prior[tf.newaxis, :])
+
+    def ranking_logits(self, query, candidates, prior, user_index, item_index):
+        """Ranking logits [B, C]: each query's retrieval scores of its own candidates,
+        their cosines corrected by the ranking head.
+
+        ``query`` [B, D], ``user_index`` [B]; ``candidates`` [B, C, D] with their
+        ``prior`` and vocabulary ``item_index`` [B, C].
+        """
+        batch, count, dim = tf.shape(candidates)[0], tf.shape(candidates)[1], tf.shape(candidates)[2]
+        correction = self.ranking_head(
+            tf.reshape(tf.repeat(query[:, tf.newaxis, :], count, axis=1), [-1, dim]),
+            tf.reshape(candidates, [-1, dim]),
+            tf.reshape(tf.repeat(user_index[:, tf.newaxis], count, axis=1), [-1]),
+            tf.reshape(item_index, [-1]),
+        )
+        # The correction is in cosine units, on the retrieval score's scale.
+        cosine = tf.einsum("bd,bcd->bc", query, candidates)
+        return self._score(cosine + tf.reshape(correction, [batch, count]), prior)
 
     def compute_loss(self, features: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         t = self.config.train
-        query = self.query_tower(features[F.QUERY_TOKENS], training=training)
-        candidate = self.candidate_tower(features[F.ITEM_TOKENS], training=training)
         item_index = features[F.ITEM_INDEX]
         user_index = features[F.USER_INDEX]
-        retrieval_loss = self.retrieval_task(query, candidate, candidate_ids=item_index)
+        query = self.query_tower(features[F.QUERY_TOKENS], user_index, training=training)
+        candidate = self.candidate_tower(features[F.ITEM_TOKENS], item_index, training=training)
+        prior = self.item_prior(candidate, item_index)
+        probability = tf.gather(self._item_probability, item_index)
+        # retrieval_scores as one dot product, which is what the TFRS task takes:
+        # [query / temperature, 1] . [candidate, prior].
+        retrieval_loss = self.retrieval_task(
+            tf.concat([query / self.config.model.temperature, tf.ones_like(query[:, :1])], axis=1),
+            tf.concat([candidate, prior[:, tf.newaxis]], axis=1),
+            candidate_ids=item_index,
+            candidate_sampling_probability=probability,
+        )
 
-        # Ranking pairs: each user with their own item (label: liked) and with an
-        # item drawn uniformly from the catalogue (label 0, unless it is the same
-        # item). A few negatives are encoded per batch and shared round-robin.
+        # Listwise ranking over the same in-batch lists: every user against every
+        # candidate of the batch. The retrieval side enters as constants.
         batch = tf.shape(query)[0]
-        rows = tf.random.uniform([t.ranking_negatives], maxval=tf.shape(self._catalogue_index)[0], dtype=tf.int32)
-        pool = self.candidate_tower(tf.gather(self._catalogue_tokens, rows), training=training)
-        pick = tf.math.floormod(tf.range(batch), t.ranking_negatives)
-        negative = tf.gather(pool, pick)
-        negative_index = tf.gather(tf.gather(self._catalogue_index, rows), pick)
-        logits = tf.concat(
-            [
-                self.ranking_head(query, candidate, user_index, item_index),
-                self.ranking_head(query, negative, user_index, negative_index),
-            ],
-            axis=0,
+        logits = self.ranking_logits(
+            tf.stop_gradient(query),
+            tf.repeat(tf.stop_gradient(candidate)[tf.newaxis], batch, axis=0),
+            tf.repeat(tf.stop_gradient(prior)[tf.newaxis], batch, axis=0),
+            user_index,
+            tf.repeat(item_index[tf.newaxis], batch, axis=0),
         )
-        liked = tf.cast(features[F.LABEL_RATING] >= LIKE_THRESHOLD, tf.float32)
-        labels = tf.concat([liked, tf.zeros_like(liked)], axis=0)
-        weights = tf.concat(
-            [tf.ones_like(liked), tf.cast(tf.not_equal(negative_index, item_index), tf.float32)], axis=0
-        )
-        ranking_loss = self.ranking_task(
-            labels=labels[:, tf.newaxis], predictions=logits[:, tf.newaxis], sample_weight=weights[:, tf.newaxis]
-        )
+        labels = tf.eye(batch)
+        logits = tfrs.layers.loss.SamplingProbablityCorrection()(logits, probability)
+        logits = tfrs.layers.loss.RemoveAccidentalHits()(labels, logits, item_index)
+        ranking_loss = self.ranking_task(labels=labels, predictions=logits)
         return t.retrieval_loss_weight * retrieval_loss + t.ranking_loss_weight * ranking_loss

@@ -15,6 +15,7 @@ import time
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
 import numpy as np
 import tensorflow as tf
+import tensorflow_recommenders as tfrs
 import tensorflow_transform as tft
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
@@ -47,13 +48,30 @@ def read_catalogue(dataset: tf.data.Dataset) -> dict:
     return catalogue
 
 
-def embed(model: Recommender, tokens: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Candidate-tower embeddings of catalogue tokens [N, length] -> [N, dim]."""
+def embed(model: Recommender, tokens: np.ndarray, vocab_index: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Candidate-tower embeddings of catalogue tokens [N, length] and item
+    vocabulary indices [N] -> [N, dim]."""
     # One traced graph for all batches: calling the tower eagerly is many times slower.
-    encode = tf.function(lambda t: model.candidate_tower(t, training=False))
-    return np.concatenate(
-        [encode(tf.constant(tokens[i : i + batch_size])).numpy() for i in range(0, len(tokens), batch_size)]
-    ).astype(np.float32)
+    encode = tf.function(lambda t, i: model.candidate_tower(t, i, training=False))
+    return np.concatenate([
+        encode(tf.constant(tokens[i : i + batch_size]), tf.constant(vocab_index[i : i + batch_size])).numpy()
+        for i in range(0, len(tokens), batch_size)
+    ]).astype(np.float32)
+
+
+def make_optimizer(model: Recommender, t) -> tf.keras.optimizers.Optimizer:
+    """Adam for the network; Adagrad for each id embedding, the TFRS recipe for
+    embeddings (a row only learns in the batches its id is in, where Adam's small
+    steps would leave it near its start). Its learning rate is
+    ``train.id_learning_rate / sqrt(embedding size)``, so a step moves a row by
+    about ``id_learning_rate`` whatever its size."""
+    groups = [
+        (tf.keras.optimizers.legacy.Adagrad(learning_rate=t.id_learning_rate / np.sqrt(layer.output_dim)),
+         lambda layer=layer: layer.trainable_weights)
+        for layer in model.id_embeddings()
+    ]
+    groups.append((tf.keras.optimizers.legacy.Adam(learning_rate=t.learning_rate), model.dense_variables))
+    return tfrs.experimental.optimizers.CompositeOptimizer(groups)
 
 
 #: Config sections the Trainer reads; only these are its custom_config, so that
@@ -81,14 +99,15 @@ def run_fn(fn_args: FnArgs) -> None:
     train_ds = dataset(fn_args.train_files[0], batch_size=t.batch_size, shuffle=True, seed=t.seed)
     eval_ds = dataset(_split_pattern(fn_args.eval_files, F.EVAL_SPLIT), batch_size=t.batch_size, shuffle=False)
 
+    item_counts = inputs.feature_counts(fn_args.train_files, fn_args.data_accessor, tf_transform_output, F.ITEM_INDEX, num_items)
     catalogue = read_catalogue(
         dataset(_split_pattern(fn_args.eval_files, F.CATALOGUE_SPLIT), batch_size=256, shuffle=False, num_epochs=1)
     )
     strategy = distribution.make_strategy()
     logging.info("bertrec: training on %d replica(s): %s", strategy.num_replicas_in_sync, strategy.extended.worker_devices)
     with strategy.scope():
-        model = Recommender(config, num_users, num_items, catalogue["tokens"], catalogue["vocab_index"])
-        model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=t.learning_rate))
+        model = Recommender(config, num_users, item_counts)
+        model.compile(optimizer=make_optimizer(model, t))
     epochs = max(1, min(t.epochs, t.train_steps))
     steps_per_epoch = max(1, t.train_steps // epochs)
     start = time.time()
@@ -101,11 +120,21 @@ def run_fn(fn_args: FnArgs) -> None:
         callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
         verbose=2,
     )
-    logging.info("bertrec: trained %d steps in %.1fs", epochs * steps_per_epoch, time.time() - start)
+    summary = {
+        "steps": epochs * steps_per_epoch,
+        "batch_size": t.batch_size,
+        "replicas": strategy.num_replicas_in_sync,
+        "train_seconds": round(time.time() - start, 1),
+        "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "total_parameters": int(sum(np.prod(w.shape) for w in model.weights)),
+    }
+    logging.info("bertrec: trained %d steps in %.1fs (%d of %d parameters trainable)", summary["steps"],
+                 summary["train_seconds"], summary["trainable_parameters"], summary["total_parameters"])
 
     start = time.time()
-    catalogue["embeddings"] = embed(model, catalogue["tokens"])
+    catalogue["embeddings"] = embed(model, catalogue["tokens"], catalogue["vocab_index"])
+    catalogue["priors"] = model.item_prior(catalogue["embeddings"], catalogue["vocab_index"]).numpy()
     logging.info("bertrec: embedded %d catalogue items in %.1fs", len(catalogue["ids"]), time.time() - start)
     server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config)
-    export.export(server, fn_args.serving_model_dir, config)
+    export.export(server, fn_args.serving_model_dir, config, summary)
     logging.info("bertrec: exported the serving model to %s", fn_args.serving_model_dir)

@@ -99,14 +99,13 @@ def bert_ranks(split: Split, model_dir: str, retrieve_k: int, batch_size: int = 
         raise ValueError(f"{model_dir}: {len(missing)} items of the data are not in the model's catalogue "
                          f"(e.g. {missing[:3]}); evaluate the model trained on this data")
     to_model = np.array([position[i] for i in split.item_ids])
-    embeddings = model.item_embeddings.numpy()[to_model]
     users = [split.user_ids[u] for u in split.users]
     histories = [F.HISTORY_ID_SEPARATOR.join(e[F.HISTORY_ITEM_IDS].split()) for e in split.examples]
 
-    def queries(s):
-        return model.embed_query(tf.constant(users[s]), tf.constant(histories[s])).numpy()
+    def catalogue_scores(s):
+        return model.catalogue_scores(tf.constant(users[s]), tf.constant(histories[s])).numpy()[:, to_model]
 
-    scores = _in_batches(len(users), batch_size, queries) @ embeddings.T
+    scores = _in_batches(len(users), batch_size, catalogue_scores)
     retrieval = target_ranks(scores, split.targets, split.excluded)
     masked = scores.copy()
     for row, items in enumerate(split.excluded):
@@ -116,8 +115,8 @@ def bert_ranks(split: Split, model_dir: str, retrieve_k: int, batch_size: int = 
     def rank(s):
         return model.rank_rows(tf.constant(users[s]), tf.constant(histories[s]), tf.constant(to_model[top[s]])).numpy()
 
-    probabilities = _in_batches(len(users), batch_size, rank)
-    reordered = np.take_along_axis(top, np.argsort(-probabilities, axis=1, kind="stable"), axis=1)
+    logits = _in_batches(len(users), batch_size, rank)
+    reordered = np.take_along_axis(top, np.argsort(-logits, axis=1, kind="stable"), axis=1)
     # Targets the retrieval stage missed are out of the re-ranked list: rank it past the end.
     hits = reordered == split.targets[:, None]
     ranked = np.where(hits.any(axis=1), hits.argmax(axis=1), len(split.item_ids))
