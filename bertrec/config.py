@@ -85,8 +85,8 @@ class ModelConfig:
     #: Hybrid towers: add a learned user-id embedding to the query tower's text
     #: embedding / an item-id embedding to the candidate tower's. Ids unseen in
     #: training (new users, cold-start items) add nothing: they fall back to text.
-    user_id_embedding: bool = False
-    item_id_embedding: bool = False
+    user_id_embedding: bool = True
+    item_id_embedding: bool = True
     #: Size of the user-id and item-id embeddings of the ranking head.
     id_embedding_dim: int = 16
     #: Hidden layer sizes of the ranking MLP.

@@ -28,6 +28,7 @@ from bertrec.config import Config
 from trainer.encoder import TextEncoder, build_backbone
 from transforms.preprocessing import NUM_OOV_BUCKETS
 
+
 class RankingHead(tf.keras.layers.Layer):
     """The ranking stage's correction to a (user, item) retrieval score.
 
