@@ -71,8 +71,7 @@ USER_INDEX = "user_index"
 ITEM_INDEX = "item_index"
 LABEL_RATING = "rating_label"
 ITEM_KEY = "item_key"  # the raw item id, passed through for the catalogue index
-ITEM_SHORT_TEXT = "item_short_text"  # the item's title, returned to clients
-ITEM_HISTORY_ENTRY = "item_history_entry"  # what an item contributes to a history text
+ITEM_SHORT_TEXT = "item_short_text"  # what an item contributes to a history (its title)
 
 # Transform vocabulary names (files inside the transform graph).
 USER_VOCAB = "user_id_vocab"
@@ -85,20 +84,11 @@ CATALOGUE_SPLIT = "catalogue"
 SPLITS = (TRAIN_SPLIT, EVAL_SPLIT, CATALOGUE_SPLIT)
 
 
-def history_entry(title: str, tags: str) -> str:
-    """What one item contributes to a user's history text: its title, and its tags
-    in parentheses (they name what the item is about in the catalogue's own
-    words; a title alone often does not). ``transforms.preprocessing.history_entry``
-    is the same rule in TensorFlow, for the catalogue the exported model carries."""
-    tags = ", ".join(t for t in tags.split(TAG_SEPARATOR) if t)
-    return f"{title} ({tags})" if tags else title
-
-
-def join_history_text(entries) -> str:
-    """History text from history entries, most recent first.
+def join_history_text(titles) -> str:
+    """History text from item titles, most recent first.
 
     The exported model rebuilds history text from item ids with the same rule
-    (``tf.strings.reduce_join`` with HISTORY_TEXT_SEPARATOR over the catalogue's
-    entries), so this is the one definition both sides follow.
+    (``tf.strings.reduce_join`` with HISTORY_TEXT_SEPARATOR over catalogue
+    titles), so this is the one definition both sides follow.
     """
-    return HISTORY_TEXT_SEPARATOR.join(entries)
+    return HISTORY_TEXT_SEPARATOR.join(titles)

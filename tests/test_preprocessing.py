@@ -9,7 +9,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from bertrec import features as F
 from bertrec.config import Config
-from transforms.preprocessing import history_entry, preprocessing_fn, transform_config
+from transforms.preprocessing import preprocessing_fn, transform_config
 
 CLS, SEP, PAD = 101, 102, 0
 
@@ -54,13 +54,3 @@ def test_ids_get_vocabularies_with_an_out_of_vocabulary_bucket(transformed):
     assert unseen_out[0][F.ITEM_INDEX] == 2 and unseen_out[0][F.USER_INDEX] == 2  # OOV = vocabulary size
     assert train_out[1][F.LABEL_RATING] == pytest.approx(2.0)
     assert unseen_out[0][F.ITEM_KEY] == b"cold-item"
-
-
-@pytest.mark.parametrize("title,tags", [
-    ("Orbit of the Moon", "space|astronomy"), ("Orbit", ""), ("Orbit", "space"), ("Orbit", "|space||sci-fi|"),
-])
-def test_history_entry_is_the_same_rule_in_python_and_in_the_graph(title, tags):
-    """Data preparation builds training histories in Python; the exported model
-    rebuilds them in TensorFlow: the two must agree, or serving would drift."""
-    graph = history_entry(tf.constant([title]), tf.constant([tags])).numpy()[0].decode()
-    assert graph == F.history_entry(title, tags)

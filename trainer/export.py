@@ -66,7 +66,6 @@ class RecommenderServer(tf.Module):
         self._max_input_bytes = config.serve.max_input_bytes
         self.item_ids = tf.constant(catalogue["ids"], dtype=tf.string)
         self.item_titles = tf.constant(catalogue["titles"], dtype=tf.string)
-        self.item_history_entries = tf.constant(catalogue["history_entries"], dtype=tf.string)
         self.item_vocab_index = tf.constant(catalogue["vocab_index"], dtype=tf.int64)
         self.item_embeddings = tf.Variable(catalogue["embeddings"], trainable=False, name="item_embeddings")
         self.item_priors = tf.Variable(catalogue["priors"], trainable=False, name="item_priors")
@@ -140,7 +139,7 @@ class RecommenderServer(tf.Module):
         """Query embeddings [B, D] and user vocabulary indices [B]."""
         recent = history_rows[:, : self._history_length]
         text = tf.strings.reduce_join(
-            tf.gather(self.item_history_entries, recent), axis=-1, separator=F.HISTORY_TEXT_SEPARATOR
+            tf.gather(self.item_titles, recent), axis=-1, separator=F.HISTORY_TEXT_SEPARATOR
         )
         transformed = self.tft_layer({F.USER_ID: user_id, F.HISTORY_TEXT: text})
         user_index = transformed[F.USER_INDEX]

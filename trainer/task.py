@@ -36,12 +36,8 @@ def _split_pattern(patterns, split: str) -> str:
 
 
 def read_catalogue(dataset: tf.data.Dataset) -> dict:
-    """The transformed catalogue split as numpy: ids, titles, history entries,
-    vocabulary indices, tokens."""
-    columns = {
-        "ids": F.ITEM_KEY, "titles": F.ITEM_SHORT_TEXT, "history_entries": F.ITEM_HISTORY_ENTRY,
-        "vocab_index": F.ITEM_INDEX, "tokens": F.ITEM_TOKENS,
-    }
+    """The transformed catalogue split as numpy: ids, titles, vocabulary indices, tokens."""
+    columns = {"ids": F.ITEM_KEY, "titles": F.ITEM_SHORT_TEXT, "vocab_index": F.ITEM_INDEX, "tokens": F.ITEM_TOKENS}
     parts = {name: [] for name in columns}
     for batch in dataset:
         for name, feature in columns.items():

@@ -40,14 +40,6 @@ def item_text(title: tf.Tensor, tags: tf.Tensor, description: tf.Tensor) -> tf.T
     return tf.strings.join([title, ". ", tags, ". ", description])
 
 
-def history_entry(title: tf.Tensor, tags: tf.Tensor) -> tf.Tensor:
-    """``bertrec.features.history_entry`` in TensorFlow: "title (tag, tag)", or the
-    title alone when there are no tags."""
-    tags = tf.strings.regex_replace(tf.strings.regex_replace(tags, "\\" + F.TAG_SEPARATOR + "+", ", "), "^, |, $", "")
-    with_tags = tf.strings.join([title, " (", tags, ")"])
-    return tf.where(tf.equal(tags, ""), title, with_tags)
-
-
 class TextPacker:
     """Tokenizes text and packs it to a fixed length with [CLS]/[SEP]/[PAD]."""
 
@@ -98,5 +90,4 @@ def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Dict[str, Any]
         F.LABEL_RATING: tf.cast(x[F.RATING], tf.float32),
         F.ITEM_KEY: x[F.ITEM_ID],
         F.ITEM_SHORT_TEXT: x[F.ITEM_TITLE],
-        F.ITEM_HISTORY_ENTRY: history_entry(x[F.ITEM_TITLE], x[F.ITEM_TAGS]),
     }

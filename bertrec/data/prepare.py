@@ -48,7 +48,7 @@ class Prepared:
 
 def _fingerprint(paths: List[str], data_config: DataConfig) -> str:
     digest = hashlib.sha256(json.dumps(dataclasses.asdict(data_config), sort_keys=True).encode())
-    digest.update(b"format-v2")  # v2: history entries are title + tags
+    digest.update(b"format-v1")
     for path in paths:
         digest.update(path.encode())
         with open(path, "rb") as f:
@@ -104,7 +104,7 @@ def build_examples(items, interactions, data_config: DataConfig):
             splits[split].append({
                 F.USER_ID: user_id,
                 F.HISTORY_ITEM_IDS: F.HISTORY_ID_SEPARATOR.join(history),
-                F.HISTORY_TEXT: F.join_history_text(F.history_entry(by_id[h]["title"], by_id[h]["tags"]) for h in history),
+                F.HISTORY_TEXT: F.join_history_text(by_id[h]["title"] for h in history),
                 F.ITEM_ID: item["item_id"],
                 F.ITEM_TITLE: item["title"],
                 F.ITEM_DESCRIPTION: item["description"],
