@@ -69,7 +69,6 @@ QUERY_TOKENS = "query_tokens"
 ITEM_TOKENS = "item_tokens"
 USER_INDEX = "user_index"
 ITEM_INDEX = "item_index"
-LABEL_RATING = "rating_label"
 ITEM_KEY = "item_key"  # the raw item id, passed through for the catalogue index
 ITEM_SHORT_TEXT = "item_short_text"  # what an item contributes to a history (its title)
 

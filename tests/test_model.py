@@ -20,7 +20,6 @@ def _batch(n, rng):
         F.ITEM_TOKENS: np.concatenate([np.full((n, 1), 101), item, np.full((n, 1), 102)], 1).astype(np.int64),
         F.USER_INDEX: rng.randint(10, size=n).astype(np.int64),
         F.ITEM_INDEX: np.arange(n, dtype=np.int64) % 40,
-        F.LABEL_RATING: rng.choice([2.0, 5.0], size=n).astype(np.float32),
     }
 
 

@@ -87,7 +87,6 @@ def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Dict[str, Any]
         F.ITEM_INDEX: tft.compute_and_apply_vocabulary(
             x[F.ITEM_ID], num_oov_buckets=NUM_OOV_BUCKETS, vocab_filename=F.ITEM_VOCAB
         ),
-        F.LABEL_RATING: tf.cast(x[F.RATING], tf.float32),
         F.ITEM_KEY: x[F.ITEM_ID],
         F.ITEM_SHORT_TEXT: x[F.ITEM_TITLE],
     }
