@@ -157,8 +157,12 @@ class RecommenderServer(tf.Module):
             tf.ones_like(exclude_rows.flat_values, dtype=tf.float32),
             tf.shape(scores, out_type=tf.int64),
         )
-        scores = tf.where(excluded > 0, tf.fill(tf.shape(scores), -np.inf), scores)
-        top = tf.math.top_k(scores, k=k)
+        return self._top(scores, excluded > 0, k)
+
+    @staticmethod
+    def _top(scores: tf.Tensor, excluded: tf.Tensor, k: int):
+        """Top-k scores and catalogue rows of scores [B, N], where ``excluded`` [B, N] is False."""
+        top = tf.math.top_k(tf.where(excluded, tf.fill(tf.shape(scores), -np.inf), scores), k=k)
         return top.values, tf.cast(top.indices, tf.int64)
 
     def _rank(self, query: tf.Tensor, user_index: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
@@ -232,27 +236,24 @@ class RecommenderServer(tf.Module):
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name=F.USER_ID),
         tf.TensorSpec([None], tf.string, name=F.HISTORY_ITEM_IDS),
+        tf.TensorSpec([None, None], tf.bool, name="excluded"),
     ])
-    def catalogue_scores(self, user_id, history_item_ids):
-        """Retrieval scores [B, N] of every catalogue item (nothing excluded), without
-        request limits: ``bertrec evaluate`` ranks the whole catalogue with them."""
-        query, _ = self._encode_query(user_id, self._history_rows(history_item_ids))
-        return self._catalogue_scores(query)
+    def score_catalogue(self, user_id, history_item_ids, excluded):
+        """Both stages over the whole catalogue, without request limits, encoding
+        each query once (``bertrec evaluate``). ``excluded`` [B, N] marks the
+        catalogue rows (in ``catalogue_ids`` order) not to retrieve. Returns the
+        retrieval ``scores`` [B, N] of every row (nothing excluded), the
+        ``retrieve_k`` best rows not excluded (``rows`` [B, K], in retrieval
+        order) and their ranking ``logits`` [B, K]."""
+        query, user_index = self._encode_query(user_id, self._history_rows(history_item_ids))
+        scores = self._catalogue_scores(query)
+        _, rows = self._top(scores, excluded, self._retrieve_k)
+        return {"scores": scores, "rows": rows, "logits": self._rank(query, user_index, rows)}
 
     @tf.function(input_signature=[])
     def catalogue_ids(self):
-        """The catalogue's item ids, in the column order of ``catalogue_scores``."""
+        """The catalogue's item ids, in the column order of ``score_catalogue``."""
         return self.item_ids
-
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.string, name=F.USER_ID),
-        tf.TensorSpec([None], tf.string, name=F.HISTORY_ITEM_IDS),
-        tf.TensorSpec([None, None], tf.int64, name="candidate_rows"),
-    ])
-    def rank_rows(self, user_id, history_item_ids, candidate_rows):
-        """Ranking logits of catalogue rows [B, C], without request limits."""
-        query, user_index = self._encode_query(user_id, self._history_rows(history_item_ids))
-        return self._rank(query, user_index, candidate_rows)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def evaluate(self, examples):

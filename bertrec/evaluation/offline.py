@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Callable, Dict
+from typing import Dict
 
 import numpy as np
 
@@ -80,12 +80,9 @@ class Split:
         }
 
 
-def _in_batches(n: int, size: int, fn: Callable[[slice], np.ndarray]) -> np.ndarray:
-    return np.concatenate([fn(slice(i, min(n, i + size))) for i in range(0, n, size)])
-
-
-def bert_ranks(split: Split, model_dir: str, retrieve_k: int, batch_size: int = 64):
-    """(retrieval ranks, re-ranked ranks) of the targets under the pushed BERT model."""
+def bert_ranks(split: Split, model_dir: str, batch_size: int = 64):
+    """(retrieval ranks, re-ranked ranks) of the targets under the pushed BERT model
+    (re-ranking the model's own ``serve.retrieve_k`` best)."""
     import tensorflow as tf
 
     from serving.loader import load_model
@@ -102,20 +99,20 @@ def bert_ranks(split: Split, model_dir: str, retrieve_k: int, batch_size: int = 
     users = [split.user_ids[u] for u in split.users]
     histories = [F.HISTORY_ID_SEPARATOR.join(e[F.HISTORY_ITEM_IDS].split()) for e in split.examples]
 
-    def catalogue_scores(s):
-        return model.catalogue_scores(tf.constant(users[s]), tf.constant(histories[s])).numpy()[:, to_model]
-
-    scores = _in_batches(len(users), batch_size, catalogue_scores)
+    to_split = np.empty_like(to_model)
+    to_split[to_model] = np.arange(len(to_model))
+    parts = {"scores": [], "rows": [], "logits": []}
+    for start in range(0, len(users), batch_size):
+        s = slice(start, start + batch_size)
+        excluded = np.zeros((len(users[s]), len(model_ids)), dtype=bool)
+        for row, items in enumerate(split.excluded[s]):
+            excluded[row, to_model[items]] = True
+        out = model.score_catalogue(tf.constant(users[s]), tf.constant(histories[s]), tf.constant(excluded))
+        for name in parts:
+            parts[name].append(out[name].numpy())
+    scores, rows, logits = (np.concatenate(parts[name]) for name in ("scores", "rows", "logits"))
+    scores, top = scores[:, to_model], to_split[rows]
     retrieval = target_ranks(scores, split.targets, split.excluded)
-    masked = scores.copy()
-    for row, items in enumerate(split.excluded):
-        masked[row, items] = -np.inf
-    top = np.argsort(-masked, axis=1, kind="stable")[:, :retrieve_k]
-
-    def rank(s):
-        return model.rank_rows(tf.constant(users[s]), tf.constant(histories[s]), tf.constant(to_model[top[s]])).numpy()
-
-    logits = _in_batches(len(users), batch_size, rank)
     reordered = np.take_along_axis(top, np.argsort(-logits, axis=1, kind="stable"), axis=1)
     # Targets the retrieval stage missed are out of the re-ranked list: rank it past the end.
     hits = reordered == split.targets[:, None]
@@ -154,7 +151,7 @@ def evaluate(config: Config, model_dir: str, max_examples: int = 0, log=print) -
     timed("id two-tower", lambda: id_model_ranks(
         IdTwoTower(len(split.user_ids), len(split.item_ids)).fit(split.train_users, split.train_items).score(split.users)))
     t = time.time()
-    ranks[BERT], ranks[BERT_RANKED] = bert_ranks(split, model_dir, config.serve.retrieve_k)
+    ranks[BERT], ranks[BERT_RANKED] = bert_ranks(split, model_dir)
     seconds[BERT] = time.time() - t
     log(f"  {BERT}: {seconds[BERT]:.1f}s")
 
