@@ -87,6 +87,11 @@ class ModelConfig:
     #: training (new users, cold-start items) add nothing: they fall back to text.
     user_id_embedding: bool = True
     item_id_embedding: bool = True
+    #: Start items unseen in training (cold start) from the popularity boost new
+    #: items drew at the end of the training log (``trainer/priors.py``), instead
+    #: of the average item's. Only with ``data.split = "time"``: in a random split
+    #: an unseen item is rare, not new.
+    new_item_prior: bool = True
     #: Size of the user-id and item-id embeddings of the ranking head.
     id_embedding_dim: int = 16
     #: Hidden layer sizes of the ranking MLP.

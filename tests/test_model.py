@@ -90,6 +90,18 @@ def test_item_prior_starts_at_log_popularity_and_training_keeps_it():
     assert trained[40] == 0.0
 
 
+def test_unseen_items_start_from_the_new_item_prior():
+    """The out-of-vocabulary row carries the new-item prior; seen items keep
+    their centred log-popularity, whatever that prior is."""
+    config = Config.from_dict({"model": {"encoder": "tiny", "query_sequence_length": 10, "item_sequence_length": 10}})
+    counts = np.array([8, 2, 2, 4, 0])
+    rows = tf.range(5, dtype=tf.int64)
+    plain = Recommender(config, 11, counts).item_prior.id_bias(rows).numpy()[:, 0]
+    boosted = Recommender(config, 11, counts, unseen_item_prior=1.25).item_prior.id_bias(rows).numpy()[:, 0]
+    np.testing.assert_allclose(boosted[:4], plain[:4])
+    assert plain[4] == 0.0 and boosted[4] == pytest.approx(1.25)
+
+
 def test_untrained_ranking_stage_ranks_like_retrieval():
     """The head's last layer starts at zero: ranking logits equal retrieval scores."""
     config = Config.from_dict({"model": {"encoder": "tiny", "query_sequence_length": 10, "item_sequence_length": 10}})

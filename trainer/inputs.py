@@ -1,7 +1,7 @@
 """tf.data input pipelines over the Transform component's outputs."""
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 import tensorflow as tf
@@ -33,20 +33,21 @@ def transformed_dataset(
     ).prefetch(tf.data.AUTOTUNE)
 
 
-def feature_counts(
-    file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput, feature: str, size: int
-) -> np.ndarray:
-    """Occurrences of each value 0..size-1 of an integer transformed feature (one
-    pass that parses only that feature)."""
+def read_features(
+    file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput, features: List[str]
+) -> Dict[str, np.ndarray]:
+    """Whole columns of scalar transformed features, as numpy (one pass that
+    parses only those features)."""
     schema = type(tf_transform_output.transformed_metadata.schema)()
     schema.CopyFrom(tf_transform_output.transformed_metadata.schema)
-    kept = [f for f in schema.feature if f.name == feature]
+    kept = [f for f in schema.feature if f.name in features]
     del schema.feature[:]
     schema.feature.extend(kept)
     dataset = data_accessor.tf_dataset_factory(
         file_pattern, tfxio.TensorFlowDatasetOptions(batch_size=4096, shuffle=False, num_epochs=1), schema
     )
-    counts = np.zeros(size, dtype=np.int64)
+    parts = {name: [] for name in features}
     for batch in dataset:
-        counts += np.bincount(np.reshape(batch[feature].numpy(), [-1]), minlength=size)[:size]
-    return counts
+        for name in features:
+            parts[name].append(np.reshape(batch[name].numpy(), [-1]))
+    return {name: np.concatenate(values) for name, values in parts.items()}

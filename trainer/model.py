@@ -7,7 +7,8 @@
   proportion to popularity; uncorrected, the softmax learns popularity-free
   scores, which rank the long tail too high). The prior is the item's learned
   log-popularity: an id term for items seen in training plus a term read from
-  the item's embedding, which is all an unseen (cold-start) item gets.
+  the item's embedding; an unseen (cold-start) item gets that term plus the
+  boost new items drew in the training log.
 - Ranking stage: re-scores a user's candidates as ``(cosine + correction) /
   temperature + prior``, the correction an MLP over cross features (both embeddings,
   their product, user and item id embeddings), trained listwise: a softmax over
@@ -64,17 +65,19 @@ class ItemPrior(tf.keras.layers.Layer):
     items seen in training): what the log-Q-corrected softmax converges to where
     text tells items apart no further, so training need not walk there one batch
     at a time. The out-of-vocabulary row is never trained (no training positive
-    is out of vocabulary) and stays 0, so an unseen item falls back to the text
-    term: the popularity of items that read like it, around the average item.
+    is out of vocabulary) and stays at ``unseen_prior``: an unseen item gets
+    that plus the text term, the popularity of items that read like it.
     """
 
-    def __init__(self, item_counts, **kwargs):
-        """``item_counts`` [num_items]: training interactions per vocabulary index."""
+    def __init__(self, item_counts, unseen_prior: float = 0.0, **kwargs):
+        """``item_counts`` [num_items]: training interactions per vocabulary index;
+        ``unseen_prior``: the id term of items unseen in training, relative to the
+        average seen item (see ``trainer.priors.new_item_boost``)."""
         super().__init__(**kwargs)
         counts = np.asarray(item_counts, dtype=np.float64)
         seen = counts > 0
         log_popularity = np.log(np.where(seen, counts, 1.0) / counts.sum())
-        initial = np.where(seen, log_popularity - log_popularity[seen].mean(), 0.0)
+        initial = np.where(seen, log_popularity - log_popularity[seen].mean(), unseen_prior)
         self.id_bias = tf.keras.layers.Embedding(
             len(counts), 1, embeddings_initializer=tf.keras.initializers.Constant(initial[:, np.newaxis]), name="item_id_bias"
         )
@@ -117,9 +120,10 @@ class HybridTower(tf.keras.layers.Layer):
 class Recommender(tfrs.Model):
     """Two-tower retrieval + ranking, trained jointly (``compute_loss``)."""
 
-    def __init__(self, config: Config, num_users: int, item_counts):
+    def __init__(self, config: Config, num_users: int, item_counts, unseen_item_prior: float = 0.0):
         """``item_counts`` [num_items]: training interactions per item vocabulary
-        index (out-of-vocabulary bucket included)."""
+        index (out-of-vocabulary bucket included); ``unseen_item_prior``: see
+        ``ItemPrior``."""
         super().__init__()
         num_items = len(item_counts)
         # Probability that an item is a training positive, hence an in-batch negative
@@ -138,7 +142,7 @@ class Recommender(tfrs.Model):
             TextEncoder(backbone, m.projection_dim, name="candidate_text"),
             num_items - NUM_OOV_BUCKETS, m.item_id_embedding, dim, name="candidate_tower",
         )
-        self.item_prior = ItemPrior(item_counts, name="item_prior")
+        self.item_prior = ItemPrior(item_counts, unseen_item_prior, name="item_prior")
         self.ranking_head = RankingHead(num_users, num_items, m.id_embedding_dim, m.ranking_hidden_units, name="ranking_head")
         # SUM reduction: Keras under a distribution strategy requires it (the
         # per-replica sums are all-reduced).

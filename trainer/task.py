@@ -22,7 +22,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from bertrec import features as F
 from bertrec.config import Config
-from trainer import distribution, export, inputs
+from trainer import distribution, export, inputs, priors
 from trainer.model import Recommender
 from transforms.preprocessing import NUM_OOV_BUCKETS
 
@@ -99,14 +99,20 @@ def run_fn(fn_args: FnArgs) -> None:
     train_ds = dataset(fn_args.train_files[0], batch_size=t.batch_size, shuffle=True, seed=t.seed)
     eval_ds = dataset(_split_pattern(fn_args.eval_files, F.EVAL_SPLIT), batch_size=t.batch_size, shuffle=False)
 
-    item_counts = inputs.feature_counts(fn_args.train_files, fn_args.data_accessor, tf_transform_output, F.ITEM_INDEX, num_items)
+    log = inputs.read_features(fn_args.train_files, fn_args.data_accessor, tf_transform_output, [F.ITEM_INDEX, F.TIMESTAMP])
+    item_counts = np.bincount(log[F.ITEM_INDEX], minlength=num_items)[:num_items]
+    unseen_item_prior = 0.0
+    if config.model.new_item_prior and config.data.split == "time":
+        unseen_item_prior = priors.new_item_boost(log[F.ITEM_INDEX], log[F.TIMESTAMP], config.data.eval_fraction)
+    logging.info("bertrec: %d training interactions over %d items; unseen items' prior %+.2f",
+                 len(log[F.ITEM_INDEX]), int((item_counts > 0).sum()), unseen_item_prior)
     catalogue = read_catalogue(
         dataset(_split_pattern(fn_args.eval_files, F.CATALOGUE_SPLIT), batch_size=256, shuffle=False, num_epochs=1)
     )
     strategy = distribution.make_strategy()
     logging.info("bertrec: training on %d replica(s): %s", strategy.num_replicas_in_sync, strategy.extended.worker_devices)
     with strategy.scope():
-        model = Recommender(config, num_users, item_counts)
+        model = Recommender(config, num_users, item_counts, unseen_item_prior)
         model.compile(optimizer=make_optimizer(model, t))
     epochs = max(1, min(t.epochs, t.train_steps))
     steps_per_epoch = max(1, t.train_steps // epochs)
@@ -125,6 +131,7 @@ def run_fn(fn_args: FnArgs) -> None:
         "batch_size": t.batch_size,
         "replicas": strategy.num_replicas_in_sync,
         "train_seconds": round(time.time() - start, 1),
+        "unseen_item_prior": round(unseen_item_prior, 4),
         "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         "total_parameters": int(sum(np.prod(w.shape) for w in model.weights)),
     }

@@ -88,5 +88,6 @@ def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Dict[str, Any]
             x[F.ITEM_ID], num_oov_buckets=NUM_OOV_BUCKETS, vocab_filename=F.ITEM_VOCAB
         ),
         F.ITEM_KEY: x[F.ITEM_ID],
+        F.TIMESTAMP: x[F.TIMESTAMP],  # for the Trainer's new-item prior
         F.ITEM_SHORT_TEXT: x[F.ITEM_TITLE],
     }
