@@ -34,8 +34,13 @@ class DataConfig:
     #: Folder with items.csv, interactions.csv and optionally users.csv.
     #: Empty means the built-in generated data (``<work_dir>/data``).
     data_dir: str = ""
-    #: How many of a user's most recent earlier interactions form the user context.
+    #: How many of a user's most recent earlier interactions form the user
+    #: context text the query tower reads.
     history_length: int = 10
+    #: How many of a user's most recent earlier item ids an example carries
+    #: (``history_item_ids``, at least ``history_length``): the history the
+    #: model's history affinity compares items with (``model.history_affinity``).
+    max_history_items: int = 256
     #: Fraction of interactions that form the eval split.
     eval_fraction: float = 0.15
     #: "time": the latest interactions are the eval split (what production
@@ -92,6 +97,12 @@ class ModelConfig:
     #: of the average item's. Only with ``data.split = "time"``: in a random split
     #: an unseen item is rare, not new.
     new_item_prior: bool = True
+    #: Add the history affinity to retrieval and ranking scores: a kernel density
+    #: of the item among the embeddings of the user's whole history (up to
+    #: ``data.max_history_items``), with its scale and bandwidth fitted after
+    #: training (``trainer/affinity.py``). The query text reads only the
+    #: ``data.history_length`` most recent items.
+    history_affinity: bool = True
     #: Size of the user-id and item-id embeddings of the ranking head.
     id_embedding_dim: int = 16
     #: Hidden layer sizes of the ranking MLP.
@@ -125,6 +136,9 @@ class TrainConfig:
     #: tower ids, ranking-head ids), scaled by 1 / sqrt(embedding size) so that a
     #: step moves a row by about this much.
     id_learning_rate: float = 0.1
+    #: How many of the most recent training examples the history affinity is
+    #: fitted on (its fit holds a [examples x catalogue] score matrix).
+    affinity_fit_examples: int = 2000
     retrieval_loss_weight: float = 1.0
     ranking_loss_weight: float = 0.5
     #: Number of logical CPU devices to split the host CPU into, so that
@@ -323,6 +337,7 @@ class Config:
         """Raises ConfigError naming the first invalid field."""
         checks = [
             (self.data.history_length >= 1, "data.history_length must be >= 1"),
+            (self.data.max_history_items >= self.data.history_length, "data.max_history_items must be >= data.history_length"),
             (0.0 < self.data.eval_fraction < 1.0, "data.eval_fraction must be in (0, 1)"),
             (self.data.split in ("time", "random"), "data.split must be 'time' or 'random'"),
             (self.model.encoder in ("minilm", "tiny"), "model.encoder must be 'minilm' or 'tiny'"),
@@ -330,6 +345,7 @@ class Config:
             (self.model.item_sequence_length >= 8, "model.item_sequence_length must be >= 8"),
             (self.train.batch_size >= 2, "train.batch_size must be >= 2"),
             (self.train.train_steps >= 1, "train.train_steps must be >= 1"),
+            (self.train.affinity_fit_examples >= 1, "train.affinity_fit_examples must be >= 1"),
             (1 <= self.serve.top_k <= self.serve.retrieve_k, "need 1 <= serve.top_k <= serve.retrieve_k"),
             (self.evaluate.recall_k <= self.serve.retrieve_k, "evaluate.recall_k must be <= serve.retrieve_k"),
             (self.serve.max_batch_size >= 1, "serve.max_batch_size must be >= 1"),

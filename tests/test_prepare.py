@@ -34,11 +34,12 @@ def test_history_holds_only_strictly_earlier_items_most_recent_first():
         {"user_id": "u", "item_id": "i3", "rating": 5.0, "timestamp": 3},
         {"user_id": "u", "item_id": "i0", "rating": 5.0, "timestamp": 4},  # re-consumed
     ]
-    splits, _, _ = _examples(ITEMS, interactions, eval_fraction=0.01, history_length=2)
+    splits, _, _ = _examples(ITEMS, interactions, eval_fraction=0.01, history_length=1, max_history_items=2)
     rows = sorted(splits[F.TRAIN_SPLIT] + splits[F.EVAL_SPLIT], key=lambda e: (e[F.TIMESTAMP], e[F.ITEM_ID]))
     histories = [(e[F.ITEM_ID], e[F.HISTORY_ITEM_IDS]) for e in rows]
     assert histories == [("i0", ""), ("i1", "i0"), ("i2", "i0"), ("i3", "i2 i1"), ("i0", "i3 i2")]
-    assert rows[3][F.HISTORY_TEXT] == "Title 2 ; Title 1"
+    # The text reads only the history_length most recent of the ids.
+    assert rows[3][F.HISTORY_TEXT] == "Title 2"
 
 
 def test_split_is_by_time_and_catalogue_has_every_item(small_data):

@@ -9,15 +9,18 @@ Signatures (batch dimension first; clients send what they have):
 ``serving_default(user_id: string[B], history_item_ids: string[B])``
     -> ``item_ids: string[B, top_k]``, ``titles: string[B, top_k]``,
     ``scores: float[B, top_k]``.
-    ``history_item_ids`` are the user's recent item ids, most recent first,
-    space-separated. The model builds the history text from its catalogue,
+    ``history_item_ids`` are the user's item ids, most recent first,
+    space-separated (send the whole history: the history affinity reads up to
+    ``data.max_history_items``). The model builds the history text of the most
+    recent ``data.history_length`` from its catalogue,
     retrieves ``retrieve_k`` candidates over the whole catalogue (items in the
     history excluded), re-ranks them with the ranking head and returns the best
     ``top_k`` with their ranking probabilities (a softmax of the ranking logits
     over the retrieved list: the chance that each is the user's next pick).
 ``retrieve(user_id, history_item_ids)``
     -> ``item_ids``, ``titles``: string[B, retrieve_k], ``scores`` (retrieval
-    score: cosine similarity / temperature + the item's popularity prior).
+    score: cosine similarity / temperature + the item's popularity prior + the
+    history affinity).
 ``rank(user_id, history_item_ids, candidate_ids: string[B, C])``
     -> ``scores: float[B, C]`` (ranking probability: softmax over the given
     candidates of the ranking logits).
@@ -57,6 +60,8 @@ class RecommenderServer(tf.Module):
         self.model = model
         self.tft_layer = tft_layer
         self._history_length = config.data.history_length
+        self._max_history_items = config.data.max_history_items
+        self._history_affinity = config.model.history_affinity
         n = len(catalogue["ids"])
         self._top_k = min(config.serve.top_k, n)
         self._retrieve_k = min(config.serve.retrieve_k, n)
@@ -145,13 +150,34 @@ class RecommenderServer(tf.Module):
         user_index = transformed[F.USER_INDEX]
         return self.model.query_tower(transformed[F.QUERY_TOKENS], user_index, training=False), user_index
 
-    def _catalogue_scores(self, query: tf.Tensor) -> tf.Tensor:
-        """Retrieval scores [B, N] of every catalogue item."""
-        return self.model.retrieval_scores(query, self.item_embeddings, self.item_priors)
+    def _history_embeddings(self, history_rows: tf.RaggedTensor):
+        """What the history affinity compares items with: embeddings [B, H, D] and
+        mask [B, H] of the ``max_history_items`` most recent history items (None
+        when ``model.history_affinity`` is off)."""
+        if not self._history_affinity:
+            return None
+        rows = history_rows[:, : self._max_history_items]
+        return tf.gather(self.item_embeddings, rows.to_tensor(0)), tf.sequence_mask(rows.row_lengths())
 
-    def _retrieve(self, query: tf.Tensor, exclude_rows: tf.RaggedTensor, k: int):
+    def _affinity(self, history, candidates: tf.Tensor):
+        """History-affinity scores [B, M] of candidate embeddings [M, D] or [B, M, D]."""
+        return 0.0 if history is None else self.model.history_affinity(*history, candidates)
+
+    def _context(self, user_id: tf.Tensor, history_item_ids: tf.Tensor):
+        """What every stage needs of a request: (history catalogue rows, query
+        embeddings, user vocabulary indices, history-affinity input)."""
+        history_rows = self._history_rows(history_item_ids)
+        query, user_index = self._encode_query(user_id, history_rows)
+        return history_rows, query, user_index, self._history_embeddings(history_rows)
+
+    def _catalogue_scores(self, query: tf.Tensor, history) -> tf.Tensor:
+        """Retrieval scores [B, N] of every catalogue item."""
+        scores = self.model.retrieval_scores(query, self.item_embeddings, self.item_priors)
+        return scores + self._affinity(history, self.item_embeddings)
+
+    def _retrieve(self, query: tf.Tensor, history, exclude_rows: tf.RaggedTensor, k: int):
         """Top-k retrieval scores and catalogue rows over the whole catalogue, excluded rows masked."""
-        scores = self._catalogue_scores(query)
+        scores = self._catalogue_scores(query, history)
         excluded = tf.scatter_nd(
             tf.stack([exclude_rows.value_rowids(), exclude_rows.flat_values], axis=1),
             tf.ones_like(exclude_rows.flat_values, dtype=tf.float32),
@@ -165,23 +191,20 @@ class RecommenderServer(tf.Module):
         top = tf.math.top_k(tf.where(excluded, tf.fill(tf.shape(scores), -np.inf), scores), k=k)
         return top.values, tf.cast(top.indices, tf.int64)
 
-    def _rank(self, query: tf.Tensor, user_index: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+    def _rank(self, query: tf.Tensor, user_index: tf.Tensor, history, rows: tf.Tensor) -> tf.Tensor:
         """Ranking logits [B, C] of catalogue rows [B, C]."""
-        return self.model.ranking_logits(
-            query,
-            tf.gather(self.item_embeddings, rows),
-            tf.gather(self.item_priors, rows),
-            user_index,
-            tf.gather(self.item_vocab_index, rows),
+        candidates = tf.gather(self.item_embeddings, rows)
+        logits = self.model.ranking_logits(
+            query, candidates, tf.gather(self.item_priors, rows), user_index, tf.gather(self.item_vocab_index, rows)
         )
+        return logits + self._affinity(history, candidates)
 
     def _recommend(self, user_id: tf.Tensor, history_item_ids: tf.Tensor):
         """(retrieved scores, retrieved rows, ranked scores, ranked rows): every
         retrieved item, in retrieval order and re-ranked (callers keep the top_k)."""
-        history = self._history_rows(history_item_ids)
-        query, user_index = self._encode_query(user_id, history)
-        retrieved_scores, retrieved_rows = self._retrieve(query, history, self._retrieve_k)
-        probabilities = tf.nn.softmax(self._rank(query, user_index, retrieved_rows), axis=-1)
+        history_rows, query, user_index, history = self._context(user_id, history_item_ids)
+        retrieved_scores, retrieved_rows = self._retrieve(query, history, history_rows, self._retrieve_k)
+        probabilities = tf.nn.softmax(self._rank(query, user_index, history, retrieved_rows), axis=-1)
         order = tf.math.top_k(probabilities, k=self._retrieve_k)
         ranked_rows = tf.gather(retrieved_rows, order.indices, batch_dims=1)
         return retrieved_scores, retrieved_rows, order.values, ranked_rows
@@ -212,9 +235,8 @@ class RecommenderServer(tf.Module):
     def retrieve(self, user_id, history_item_ids):
         """The retrieval stage alone: the retrieve_k best-scored items."""
         with tf.control_dependencies(self._check_context(user_id, history_item_ids)):
-            history = self._history_rows(history_item_ids)
-            query, _ = self._encode_query(user_id, history)
-            scores, rows = self._retrieve(query, history, self._retrieve_k)
+            history_rows, query, _, history = self._context(user_id, history_item_ids)
+            scores, rows = self._retrieve(query, history, history_rows, self._retrieve_k)
             return self._items(rows, scores)
 
     @tf.function(input_signature=[
@@ -228,9 +250,8 @@ class RecommenderServer(tf.Module):
         checks = self._check_context(user_id, history_item_ids)
         checks += self._check_candidates(candidate_ids, rows, tf.size(user_id))
         with tf.control_dependencies(checks):
-            history = self._history_rows(history_item_ids)
-            query, user_index = self._encode_query(user_id, history)
-            return {F.OUT_SCORES: tf.nn.softmax(self._rank(query, user_index, rows), axis=-1)}
+            _, query, user_index, history = self._context(user_id, history_item_ids)
+            return {F.OUT_SCORES: tf.nn.softmax(self._rank(query, user_index, history, rows), axis=-1)}
 
     # -- offline evaluation hooks (saved functions, not serving signatures) ----------
     @tf.function(input_signature=[
@@ -245,10 +266,10 @@ class RecommenderServer(tf.Module):
         retrieval ``scores`` [B, N] of every row (nothing excluded), the
         ``retrieve_k`` best rows not excluded (``rows`` [B, K], in retrieval
         order) and their ranking ``logits`` [B, K]."""
-        query, user_index = self._encode_query(user_id, self._history_rows(history_item_ids))
-        scores = self._catalogue_scores(query)
+        history_rows, query, user_index, history = self._context(user_id, history_item_ids)
+        scores = self._catalogue_scores(query, history)
         _, rows = self._top(scores, excluded, self._retrieve_k)
-        return {"scores": scores, "rows": rows, "logits": self._rank(query, user_index, rows)}
+        return {"scores": scores, "rows": rows, "logits": self._rank(query, user_index, history, rows)}
 
     @tf.function(input_signature=[])
     def catalogue_ids(self):

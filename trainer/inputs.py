@@ -36,8 +36,9 @@ def transformed_dataset(
 def read_features(
     file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput, features: List[str]
 ) -> Dict[str, np.ndarray]:
-    """Whole columns of scalar transformed features, as numpy (one pass that
-    parses only those features)."""
+    """Whole columns of transformed features, as numpy (one pass that parses
+    only those features): [examples] for scalar features, [examples, width]
+    for fixed-width ones."""
     schema = type(tf_transform_output.transformed_metadata.schema)()
     schema.CopyFrom(tf_transform_output.transformed_metadata.schema)
     kept = [f for f in schema.feature if f.name in features]
@@ -49,5 +50,7 @@ def read_features(
     parts = {name: [] for name in features}
     for batch in dataset:
         for name in features:
-            parts[name].append(np.reshape(batch[name].numpy(), [-1]))
-    return {name: np.concatenate(values) for name, values in parts.items()}
+            value = batch[name].numpy()
+            parts[name].append(np.reshape(value, [len(value), -1]))
+    columns = {name: np.concatenate(values) for name, values in parts.items()}
+    return {name: column[:, 0] if column.shape[1] == 1 else column for name, column in columns.items()}

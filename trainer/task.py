@@ -2,7 +2,8 @@
 
 Trains the recommender under MirroredStrategy, logs to TensorBoard in the
 Trainer's run directory, embeds the whole catalogue with the trained candidate
-tower and exports the self-contained serving model (see ``trainer/export.py``).
+tower, fits the history affinity on the most recent training examples and
+exports the self-contained serving model (see ``trainer/export.py``).
 
 The catalogue arrives as the ``catalogue`` split of the transformed examples
 (an artifact recorded in ML Metadata): the pipeline asks the Trainer for it
@@ -22,7 +23,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from bertrec import features as F
 from bertrec.config import Config
-from trainer import distribution, export, inputs, priors
+from trainer import affinity, distribution, export, inputs, priors
 from trainer.model import Recommender
 from transforms.preprocessing import NUM_OOV_BUCKETS
 
@@ -48,11 +49,10 @@ def read_catalogue(dataset: tf.data.Dataset) -> dict:
     return catalogue
 
 
-def embed(model: Recommender, tokens: np.ndarray, vocab_index: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Candidate-tower embeddings of catalogue tokens [N, length] and item
-    vocabulary indices [N] -> [N, dim]."""
+def embed(tower, tokens: np.ndarray, vocab_index: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """A tower's embeddings of tokens [N, length] and vocabulary indices [N] -> [N, dim]."""
     # One traced graph for all batches: calling the tower eagerly is many times slower.
-    encode = tf.function(lambda t, i: model.candidate_tower(t, i, training=False))
+    encode = tf.function(lambda t, i: tower(t, i, training=False))
     return np.concatenate([
         encode(tf.constant(tokens[i : i + batch_size]), tf.constant(vocab_index[i : i + batch_size])).numpy()
         for i in range(0, len(tokens), batch_size)
@@ -72,6 +72,30 @@ def make_optimizer(model: Recommender, t) -> tf.keras.optimizers.Optimizer:
     ]
     groups.append((tf.keras.optimizers.legacy.Adam(learning_rate=t.learning_rate), model.dense_variables))
     return tfrs.experimental.optimizers.CompositeOptimizer(groups)
+
+
+def fit_history_affinity(model: Recommender, catalogue: dict, log: dict, examples: int) -> dict:
+    """Fits ``model.history_affinity`` on the ``examples`` most recent training
+    examples of ``log`` (transformed feature columns) against the embedded
+    catalogue; returns what was chosen, for the training summary."""
+    recent = np.argsort(log[F.TIMESTAMP], kind="stable")[-examples:]
+    row = {item: r for r, item in enumerate(catalogue["ids"])}
+    separator = F.HISTORY_ID_SEPARATOR.encode()
+    histories = [
+        np.array([row[i] for i in ids.split(separator) if i in row], dtype=np.int64)
+        for ids in log[F.HISTORY_ITEM_IDS][recent]
+    ]
+    targets = np.array([row[i] for i in log[F.ITEM_KEY][recent]])
+    query = embed(model.query_tower, log[F.QUERY_TOKENS][recent], log[F.USER_INDEX][recent])
+    scores = model.retrieval_scores(query, catalogue["embeddings"], catalogue["priors"]).numpy()
+    result = affinity.fit(model.history_affinity, scores, catalogue["embeddings"], histories, targets)
+    return {
+        "examples": len(recent),
+        "scale": result.scale,
+        "bandwidth": result.bandwidth,
+        "log_likelihood": round(result.log_likelihood, 4),
+        "log_likelihood_without": round(result.baseline_log_likelihood, 4),
+    }
 
 
 #: Config sections the Trainer reads; only these are its custom_config, so that
@@ -99,7 +123,10 @@ def run_fn(fn_args: FnArgs) -> None:
     train_ds = dataset(fn_args.train_files[0], batch_size=t.batch_size, shuffle=True, seed=t.seed)
     eval_ds = dataset(_split_pattern(fn_args.eval_files, F.EVAL_SPLIT), batch_size=t.batch_size, shuffle=False)
 
-    log = inputs.read_features(fn_args.train_files, fn_args.data_accessor, tf_transform_output, [F.ITEM_INDEX, F.TIMESTAMP])
+    columns = [F.ITEM_INDEX, F.TIMESTAMP]
+    if config.model.history_affinity:
+        columns += [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS]
+    log = inputs.read_features(fn_args.train_files, fn_args.data_accessor, tf_transform_output, columns)
     item_counts = np.bincount(log[F.ITEM_INDEX], minlength=num_items)[:num_items]
     unseen_item_prior = 0.0
     if config.model.new_item_prior and config.data.split == "time":
@@ -139,9 +166,13 @@ def run_fn(fn_args: FnArgs) -> None:
                  summary["train_seconds"], summary["trainable_parameters"], summary["total_parameters"])
 
     start = time.time()
-    catalogue["embeddings"] = embed(model, catalogue["tokens"], catalogue["vocab_index"])
+    catalogue["embeddings"] = embed(model.candidate_tower, catalogue["tokens"], catalogue["vocab_index"])
     catalogue["priors"] = model.item_prior(catalogue["embeddings"], catalogue["vocab_index"]).numpy()
     logging.info("bertrec: embedded %d catalogue items in %.1fs", len(catalogue["ids"]), time.time() - start)
+    if config.model.history_affinity:
+        start = time.time()
+        summary["history_affinity"] = fit_history_affinity(model, catalogue, log, t.affinity_fit_examples)
+        logging.info("bertrec: history affinity fitted in %.1fs: %s", time.time() - start, summary["history_affinity"])
     server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config)
     export.export(server, fn_args.serving_model_dir, config, summary)
     logging.info("bertrec: exported the serving model to %s", fn_args.serving_model_dir)

@@ -88,6 +88,9 @@ def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Dict[str, Any]
             x[F.ITEM_ID], num_oov_buckets=NUM_OOV_BUCKETS, vocab_filename=F.ITEM_VOCAB
         ),
         F.ITEM_KEY: x[F.ITEM_ID],
-        F.TIMESTAMP: x[F.TIMESTAMP],  # for the Trainer's new-item prior
+        # Passed through for the Trainer: the new-item prior reads timestamps, the
+        # history affinity's fit reads the most recent examples' histories.
+        F.TIMESTAMP: x[F.TIMESTAMP],
+        F.HISTORY_ITEM_IDS: x[F.HISTORY_ITEM_IDS],
         F.ITEM_SHORT_TEXT: x[F.ITEM_TITLE],
     }

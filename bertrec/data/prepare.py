@@ -1,7 +1,8 @@
 """From CSV files to the pipeline's input: one tf.Example per interaction.
 
-Each example's user side is the text of that user's most recent *earlier*
-interactions (at most ``history_length``, most recent first). Only interactions
+Each example's user side is that user's most recent *earlier* interactions,
+most recent first: their item ids (at most ``max_history_items``) and the
+titles of the first ``history_length`` as text. Only interactions
 with a strictly smaller timestamp count, and the target item itself is never
 part of its own history, so no example sees its label or its future.
 
@@ -97,14 +98,14 @@ def build_examples(items, interactions, data_config: DataConfig):
             for e in reversed(earlier):
                 if e["item_id"] != r["item_id"] and e["item_id"] not in history:
                     history.append(e["item_id"])
-                if len(history) == data_config.history_length:
+                if len(history) == data_config.max_history_items:
                     break
             item = by_id[r["item_id"]]
             split = F.EVAL_SPLIT if in_eval(r) else F.TRAIN_SPLIT
             splits[split].append({
                 F.USER_ID: user_id,
                 F.HISTORY_ITEM_IDS: F.HISTORY_ID_SEPARATOR.join(history),
-                F.HISTORY_TEXT: F.join_history_text(by_id[h]["title"] for h in history),
+                F.HISTORY_TEXT: F.join_history_text(by_id[h]["title"] for h in history[: data_config.history_length]),
                 F.ITEM_ID: item["item_id"],
                 F.ITEM_TITLE: item["title"],
                 F.ITEM_DESCRIPTION: item["description"],
