@@ -95,7 +95,9 @@ class ModelConfig:
     #: Start items unseen in training (cold start) from the popularity boost new
     #: items drew at the end of the training log (``trainer/priors.py``), instead
     #: of the average item's. Only with ``data.split = "time"``: in a random split
-    #: an unseen item is rare, not new.
+    #: an unseen item is rare, not new. Not used when ``freshness`` is on and
+    #: items have release times: freshness covers new releases (both together
+    #: boosted them twice: recall@100 0.765 against 0.778 on the built-in data).
     new_item_prior: bool = True
     #: Add the history affinity to retrieval and ranking scores: a kernel density
     #: of the item among the embeddings of the user's whole history (up to
@@ -103,6 +105,12 @@ class ModelConfig:
     #: training (``trainer/affinity.py``). The query text reads only the
     #: ``data.history_length`` most recent items.
     history_affinity: bool = True
+    #: Add the freshness term to retrieval and ranking scores: a bias per bucket
+    #: of the item's age at request time (not yet released, 0-7, 7-30, 30-90,
+    #: 90-365, 365+ days, release unknown), fitted after training
+    #: (``trainer/freshness.py``); release times are items.csv's
+    #: ``release_timestamp``. Serving ages items by the server's clock.
+    freshness: bool = True
     #: Size of the user-id and item-id embeddings of the ranking head.
     id_embedding_dim: int = 16
     #: Hidden layer sizes of the ranking MLP.

@@ -59,9 +59,11 @@ def test_fit_uses_the_affinity_when_users_pick_items_like_their_history(catalogu
         nearest[h] = -np.inf
         targets.append(int(nearest.argmax()))
     layer = affinity.HistoryAffinity()
-    fit = affinity.fit(layer, rng.normal(size=(300, 50)), catalogue, histories, np.array(targets))
+    density = affinity.densities(catalogue, histories)
+    fit = affinity.fit(layer, rng.normal(size=(300, 50)), density, histories, np.array(targets))
     assert fit.scale > 0 and fit.log_likelihood > fit.baseline_log_likelihood + 1.0
     assert float(layer.scale.numpy()) == fit.scale and float(layer.bandwidth.numpy()) == pytest.approx(fit.bandwidth)
+    np.testing.assert_allclose(fit.term, fit.scale * density[fit.bandwidth])
 
 
 def test_fit_leaves_the_affinity_off_when_the_history_does_not_predict(catalogue):
@@ -69,6 +71,6 @@ def test_fit_leaves_the_affinity_off_when_the_history_does_not_predict(catalogue
     histories = _histories(rng, 300)
     targets = np.array([rng.choice(np.setdiff1d(np.arange(50), h)) for h in histories])
     layer = affinity.HistoryAffinity()
-    fit = affinity.fit(layer, rng.normal(size=(300, 50)), catalogue, histories, targets)
+    fit = affinity.fit(layer, rng.normal(size=(300, 50)), affinity.densities(catalogue, histories), histories, targets)
     assert fit.scale == 0.0 and fit.log_likelihood == fit.baseline_log_likelihood
-    assert float(layer.scale.numpy()) == 0.0
+    assert float(layer.scale.numpy()) == 0.0 and not fit.term.any()

@@ -11,7 +11,9 @@ def _write(path, text):
 
 def test_reads_valid_files(tmp_path):
     items = csv_io.read_items(_write(tmp_path / "items.csv", 'item_id,title,description,tags\ni1,"A  Title",d,"a| b"\n'))
-    assert items == [{"item_id": "i1", "title": "A Title", "description": "d", "tags": "a|b"}]
+    assert items == [{"item_id": "i1", "title": "A Title", "description": "d", "tags": "a|b", "release_timestamp": 0}]
+    text = "item_id,title,description,tags,release_timestamp\ni1,t,d,x,86400\ni2,t,d,x,\n"
+    assert [i["release_timestamp"] for i in csv_io.read_items(_write(tmp_path / "dated.csv", text))] == [86400, 0]
     rows = csv_io.read_interactions(_write(tmp_path / "interactions.csv", "user_id,item_id,rating,timestamp\nu,i1,4.5,10\n"), {"i1"})
     assert rows[0]["rating"] == 4.5 and rows[0]["timestamp"] == 10
 
@@ -22,6 +24,8 @@ def test_reads_valid_files(tmp_path):
     ("item_id,title,description,tags\ni1,t,d,x\ni1,u,d,x\n", r"items\.csv, row 3, field 'item_id': duplicate id 'i1' \(first at row 2\)"),
     ("item_id,title,description,tags\ni1, ,d,x\n", r"items\.csv, row 2, field 'title': is empty"),
     ("", r"items\.csv: file is empty"),
+    ("item_id,title,description,tags,release_timestamp\ni1,t,d,x,2020-01-01\n",
+     r"items\.csv, row 2, field 'release_timestamp': '2020-01-01' is not an integer"),
 ])
 def test_item_errors_name_file_row_and_field(tmp_path, text, message):
     with pytest.raises(DataError, match=message):

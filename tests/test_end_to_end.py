@@ -47,6 +47,20 @@ def test_trainer_ran_two_replicas_and_logged_to_tensorboard(pipeline_run):
     assert events, "no TensorBoard event files in the Trainer's run directory"
 
 
+def test_training_summary_records_the_fitted_score_terms(pipeline_run):
+    _, _, result = pipeline_run
+    model_dir = result.stdout.strip().splitlines()[-1]
+    with open(os.path.join(model_dir, "assets.extra", "training.json")) as f:
+        summary = json.load(f)
+    assert summary["history_affinity"]["scale"] >= 0 and summary["history_affinity"]["bandwidth"] > 0
+    bias = summary["freshness"]["bias"]
+    assert set(bias) == {"unknown", "unreleased", "0-7d", "7-30d", "30-90d", "90-365d", "365d+"}
+    fit = summary["score_terms_fit"]
+    assert fit["examples"] > 0 and fit["log_likelihood"] >= fit["log_likelihood_without"], fit
+    # The built-in items have release times: freshness, not the new-item prior, handles new ones.
+    assert summary["unseen_item_prior"] == 0.0
+
+
 def test_evaluator_computed_retrieval_and_ranking_metrics_and_blessed(pipeline_run):
     import tensorflow_model_analysis as tfma
 

@@ -21,10 +21,12 @@ included, so the affinity is only used where it predicts better.
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from trainer import likelihood
 
 #: Keeps an item unlike anything in the history finite: popularity and the query
 #: can still bring it up.
@@ -86,58 +88,56 @@ def padded_history(embeddings, rows: Sequence[np.ndarray]):
     return tf.gather(embeddings, index), tf.constant(mask)
 
 
+def densities(catalogue_embeddings: np.ndarray, histories: Sequence[np.ndarray], batch_size: int = 128):
+    """{bandwidth: kernel density [M, N]} of every catalogue item under each of
+    the M histories (catalogue rows), for every bandwidth ``fit`` tries."""
+    embeddings = tf.constant(catalogue_embeddings)
+    parts = {bandwidth: [] for bandwidth in BANDWIDTHS}
+    for i in range(0, len(histories), batch_size):
+        history, mask = padded_history(embeddings, histories[i : i + batch_size])
+        cosines = similarities(history, embeddings)  # once per chunk, for every bandwidth
+        for bandwidth in BANDWIDTHS:
+            parts[bandwidth].append(kernel_density(cosines, mask, bandwidth).numpy())
+    return {bandwidth: np.concatenate(values) for bandwidth, values in parts.items()}
+
+
 @dataclasses.dataclass
 class Fit:
-    """What ``fit`` chose and the mean log-likelihood of each grid point."""
+    """What ``fit`` chose, the mean log-likelihood with and without it, the
+    log-likelihood of each grid point, and the chosen term [M, N]."""
 
     scale: float
     bandwidth: float
     log_likelihood: float
     baseline_log_likelihood: float
     grid: List[dict]
+    term: np.ndarray
 
 
-def fit(layer: HistoryAffinity, scores: np.ndarray, catalogue_embeddings: np.ndarray,
-        histories: Sequence[np.ndarray], targets: np.ndarray, batch_size: int = 128) -> Fit:
+def fit(layer: HistoryAffinity, scores: np.ndarray, density: Dict[float, np.ndarray],
+        histories: Sequence[np.ndarray], targets: np.ndarray) -> Fit:
     """Sets ``layer``'s scale and bandwidth to the grid point that maximises the
-    mean log-likelihood of ``targets`` under a softmax over the whole catalogue.
+    mean log-likelihood of ``targets`` under a softmax over the whole catalogue
+    of ``scores + scale * density[bandwidth]``.
 
-    ``scores`` [M, N]: the model's retrieval scores of every catalogue item for M
-    examples; ``histories``: each example's history as catalogue rows, most
-    recent first; ``targets`` [M]: the row of the item each example chose.
-    History items other than the target are left out of the softmax, as they are
-    left out of retrieval.
+    ``scores`` [M, N]: the model's other scores of every catalogue item for M
+    examples; ``density``: see ``densities``; ``histories``: each example's
+    history as catalogue rows, most recent first; ``targets`` [M]: the row of
+    the item each example chose. History items other than the target are left
+    out of the softmax, as they are left out of retrieval.
     """
     scores = np.asarray(scores, dtype=np.float32)
-    excluded = np.zeros(scores.shape, dtype=bool)
-    for b, rows in enumerate(histories):
-        excluded[b, rows] = True
-    excluded[np.arange(len(targets)), targets] = False
-    embeddings = tf.constant(catalogue_embeddings)
-
-    def log_likelihood(total):
-        total = np.where(excluded, -np.inf, total)
-        top = total.max(axis=1, keepdims=True)
-        log_z = top[:, 0] + np.log(np.exp(total - top).sum(axis=1))
-        return float(np.mean(total[np.arange(len(targets)), targets] - log_z))
-
-    # Densities at every bandwidth, each chunk's cosines computed once.
-    densities = {bandwidth: [] for bandwidth in BANDWIDTHS}
-    for i in range(0, len(targets), batch_size):
-        history, mask = padded_history(embeddings, histories[i : i + batch_size])
-        cosines = similarities(history, embeddings)
-        for bandwidth in BANDWIDTHS:
-            densities[bandwidth].append(kernel_density(cosines, mask, bandwidth).numpy())
-
-    baseline = log_likelihood(scores)
-    best, grid = (0.0, BANDWIDTHS[0], baseline), []
+    excluded = likelihood.excluded_rows(scores.shape[1], histories, targets)
+    baseline = likelihood.mean_log_likelihood(scores, excluded, targets)
+    best, grid = (0.0, BANDWIDTHS[0], baseline, np.zeros_like(scores)), []
     for bandwidth in BANDWIDTHS:
-        density = np.concatenate(densities[bandwidth])
         for scale in SCALES[1:]:
-            value = log_likelihood(scores + scale * density)
+            term = scale * density[bandwidth]
+            value = likelihood.mean_log_likelihood(scores + term, excluded, targets)
             grid.append({"scale": scale, "bandwidth": bandwidth, "log_likelihood": round(value, 4)})
             if value > best[2]:
-                best = (scale, bandwidth, value)
+                best = (scale, bandwidth, value, term)
     layer.scale.assign(best[0])
     layer.bandwidth.assign(best[1])
-    return Fit(scale=best[0], bandwidth=best[1], log_likelihood=best[2], baseline_log_likelihood=baseline, grid=grid)
+    return Fit(scale=best[0], bandwidth=best[1], log_likelihood=best[2], baseline_log_likelihood=baseline, grid=grid,
+               term=best[3])

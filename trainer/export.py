@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -50,6 +50,16 @@ from bertrec import features as F
 from bertrec.config import Config
 from serving import warmup
 
+
+
+class Context(NamedTuple):
+    """What every stage needs of a batch of requests (``RecommenderServer._context``)."""
+
+    history_rows: tf.RaggedTensor  # catalogue rows of the history, most recent first
+    query: tf.Tensor  # query embeddings [B, D]
+    user_index: tf.Tensor  # user vocabulary indices [B]
+    history: Optional[Tuple[tf.Tensor, tf.Tensor]]  # history-affinity input, None when off
+    request_time: tf.Tensor  # seconds [B]
 
 
 class RecommenderServer(tf.Module):
@@ -62,6 +72,7 @@ class RecommenderServer(tf.Module):
         self._history_length = config.data.history_length
         self._max_history_items = config.data.max_history_items
         self._history_affinity = config.model.history_affinity
+        self._freshness = config.model.freshness
         n = len(catalogue["ids"])
         self._top_k = min(config.serve.top_k, n)
         self._retrieve_k = min(config.serve.retrieve_k, n)
@@ -72,6 +83,7 @@ class RecommenderServer(tf.Module):
         self.item_ids = tf.constant(catalogue["ids"], dtype=tf.string)
         self.item_titles = tf.constant(catalogue["titles"], dtype=tf.string)
         self.item_vocab_index = tf.constant(catalogue["vocab_index"], dtype=tf.int64)
+        self.item_released = tf.constant(catalogue["released"], dtype=tf.int64)
         self.item_embeddings = tf.Variable(catalogue["embeddings"], trainable=False, name="item_embeddings")
         self.item_priors = tf.Variable(catalogue["priors"], trainable=False, name="item_priors")
         self.item_row = tf.lookup.StaticHashTable(
@@ -159,28 +171,37 @@ class RecommenderServer(tf.Module):
         rows = history_rows[:, : self._max_history_items]
         return tf.gather(self.item_embeddings, rows.to_tensor(0)), tf.sequence_mask(rows.row_lengths())
 
-    def _affinity(self, history, candidates: tf.Tensor):
-        """History-affinity scores [B, M] of candidate embeddings [M, D] or [B, M, D]."""
-        return 0.0 if history is None else self.model.history_affinity(*history, candidates)
-
-    def _context(self, user_id: tf.Tensor, history_item_ids: tf.Tensor):
-        """What every stage needs of a request: (history catalogue rows, query
-        embeddings, user vocabulary indices, history-affinity input)."""
+    def _context(self, user_id: tf.Tensor, history_item_ids: tf.Tensor, request_time=None) -> Context:
+        """What every stage needs of a request; ``request_time`` [B] in seconds
+        (None or <= 0: the server's clock)."""
         history_rows = self._history_rows(history_item_ids)
         query, user_index = self._encode_query(user_id, history_rows)
-        return history_rows, query, user_index, self._history_embeddings(history_rows)
+        now = tf.fill(tf.shape(user_id), tf.cast(tf.timestamp(), tf.int64))
+        request_time = now if request_time is None else tf.where(request_time > 0, request_time, now)
+        return Context(history_rows, query, user_index, self._history_embeddings(history_rows), request_time)
 
-    def _catalogue_scores(self, query: tf.Tensor, history) -> tf.Tensor:
+    def _terms(self, context: Context, candidates: tf.Tensor, released: tf.Tensor):
+        """The score terms beside the towers' [B, M]: history affinity and freshness of
+        candidate embeddings [M, D] or [B, M, D] released at ``released`` [M] or [B, M]."""
+        terms = 0.0
+        if context.history is not None:
+            terms += self.model.history_affinity(*context.history, candidates)
+        if self._freshness:
+            terms += self.model.freshness(context.request_time, released)
+        return terms
+
+    def _catalogue_scores(self, context: Context) -> tf.Tensor:
         """Retrieval scores [B, N] of every catalogue item."""
-        scores = self.model.retrieval_scores(query, self.item_embeddings, self.item_priors)
-        return scores + self._affinity(history, self.item_embeddings)
+        scores = self.model.retrieval_scores(context.query, self.item_embeddings, self.item_priors)
+        return scores + self._terms(context, self.item_embeddings, self.item_released)
 
-    def _retrieve(self, query: tf.Tensor, history, exclude_rows: tf.RaggedTensor, k: int):
-        """Top-k retrieval scores and catalogue rows over the whole catalogue, excluded rows masked."""
-        scores = self._catalogue_scores(query, history)
+    def _retrieve(self, context: Context, k: int):
+        """Top-k retrieval scores and catalogue rows over the whole catalogue, history rows masked."""
+        scores = self._catalogue_scores(context)
+        history = context.history_rows
         excluded = tf.scatter_nd(
-            tf.stack([exclude_rows.value_rowids(), exclude_rows.flat_values], axis=1),
-            tf.ones_like(exclude_rows.flat_values, dtype=tf.float32),
+            tf.stack([history.value_rowids(), history.flat_values], axis=1),
+            tf.ones_like(history.flat_values, dtype=tf.float32),
             tf.shape(scores, out_type=tf.int64),
         )
         return self._top(scores, excluded > 0, k)
@@ -191,20 +212,20 @@ class RecommenderServer(tf.Module):
         top = tf.math.top_k(tf.where(excluded, tf.fill(tf.shape(scores), -np.inf), scores), k=k)
         return top.values, tf.cast(top.indices, tf.int64)
 
-    def _rank(self, query: tf.Tensor, user_index: tf.Tensor, history, rows: tf.Tensor) -> tf.Tensor:
+    def _rank(self, context: Context, rows: tf.Tensor) -> tf.Tensor:
         """Ranking logits [B, C] of catalogue rows [B, C]."""
         candidates = tf.gather(self.item_embeddings, rows)
         logits = self.model.ranking_logits(
-            query, candidates, tf.gather(self.item_priors, rows), user_index, tf.gather(self.item_vocab_index, rows)
+            context.query, candidates, tf.gather(self.item_priors, rows), context.user_index,
+            tf.gather(self.item_vocab_index, rows),
         )
-        return logits + self._affinity(history, candidates)
+        return logits + self._terms(context, candidates, tf.gather(self.item_released, rows))
 
-    def _recommend(self, user_id: tf.Tensor, history_item_ids: tf.Tensor):
+    def _recommend(self, context: Context):
         """(retrieved scores, retrieved rows, ranked scores, ranked rows): every
         retrieved item, in retrieval order and re-ranked (callers keep the top_k)."""
-        history_rows, query, user_index, history = self._context(user_id, history_item_ids)
-        retrieved_scores, retrieved_rows = self._retrieve(query, history, history_rows, self._retrieve_k)
-        probabilities = tf.nn.softmax(self._rank(query, user_index, history, retrieved_rows), axis=-1)
+        retrieved_scores, retrieved_rows = self._retrieve(context, self._retrieve_k)
+        probabilities = tf.nn.softmax(self._rank(context, retrieved_rows), axis=-1)
         order = tf.math.top_k(probabilities, k=self._retrieve_k)
         ranked_rows = tf.gather(retrieved_rows, order.indices, batch_dims=1)
         return retrieved_scores, retrieved_rows, order.values, ranked_rows
@@ -225,7 +246,7 @@ class RecommenderServer(tf.Module):
     def serve(self, user_id, history_item_ids):
         """Top-k recommendations: retrieval over the catalogue, then re-ranking."""
         with tf.control_dependencies(self._check_context(user_id, history_item_ids)):
-            _, _, scores, rows = self._recommend(user_id, history_item_ids)
+            _, _, scores, rows = self._recommend(self._context(user_id, history_item_ids))
             return self._items(rows[:, : self._top_k], scores[:, : self._top_k])
 
     @tf.function(input_signature=[
@@ -235,8 +256,7 @@ class RecommenderServer(tf.Module):
     def retrieve(self, user_id, history_item_ids):
         """The retrieval stage alone: the retrieve_k best-scored items."""
         with tf.control_dependencies(self._check_context(user_id, history_item_ids)):
-            history_rows, query, _, history = self._context(user_id, history_item_ids)
-            scores, rows = self._retrieve(query, history, history_rows, self._retrieve_k)
+            scores, rows = self._retrieve(self._context(user_id, history_item_ids), self._retrieve_k)
             return self._items(rows, scores)
 
     @tf.function(input_signature=[
@@ -250,26 +270,28 @@ class RecommenderServer(tf.Module):
         checks = self._check_context(user_id, history_item_ids)
         checks += self._check_candidates(candidate_ids, rows, tf.size(user_id))
         with tf.control_dependencies(checks):
-            _, query, user_index, history = self._context(user_id, history_item_ids)
-            return {F.OUT_SCORES: tf.nn.softmax(self._rank(query, user_index, history, rows), axis=-1)}
+            context = self._context(user_id, history_item_ids)
+            return {F.OUT_SCORES: tf.nn.softmax(self._rank(context, rows), axis=-1)}
 
     # -- offline evaluation hooks (saved functions, not serving signatures) ----------
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name=F.USER_ID),
         tf.TensorSpec([None], tf.string, name=F.HISTORY_ITEM_IDS),
         tf.TensorSpec([None, None], tf.bool, name="excluded"),
+        tf.TensorSpec([None], tf.int64, name="request_time"),
     ])
-    def score_catalogue(self, user_id, history_item_ids, excluded):
+    def score_catalogue(self, user_id, history_item_ids, excluded, request_time):
         """Both stages over the whole catalogue, without request limits, encoding
         each query once (``bertrec evaluate``). ``excluded`` [B, N] marks the
-        catalogue rows (in ``catalogue_ids`` order) not to retrieve. Returns the
+        catalogue rows (in ``catalogue_ids`` order) not to retrieve;
+        ``request_time`` [B] is each request's time in seconds. Returns the
         retrieval ``scores`` [B, N] of every row (nothing excluded), the
         ``retrieve_k`` best rows not excluded (``rows`` [B, K], in retrieval
         order) and their ranking ``logits`` [B, K]."""
-        history_rows, query, user_index, history = self._context(user_id, history_item_ids)
-        scores = self._catalogue_scores(query, history)
+        context = self._context(user_id, history_item_ids, request_time)
+        scores = self._catalogue_scores(context)
         _, rows = self._top(scores, excluded, self._retrieve_k)
-        return {"scores": scores, "rows": rows, "logits": self._rank(query, user_index, history, rows)}
+        return {"scores": scores, "rows": rows, "logits": self._rank(context, rows)}
 
     @tf.function(input_signature=[])
     def catalogue_ids(self):
@@ -287,11 +309,11 @@ class RecommenderServer(tf.Module):
         - ``ranked_reciprocal_rank``: 1 / (1 + rank) in the re-ranked ``retrieve_k``,
           else 0 (MRR, a target retrieval missed counting as 0).
         """
-        parsed = tf.io.parse_example(
-            examples,
-            {name: tf.io.FixedLenFeature([], tf.string, default_value="") for name in F.SERVING_INPUTS + (F.ITEM_ID,)},
-        )
-        _, retrieved_rows, _, ranked_rows = self._recommend(parsed[F.USER_ID], parsed[F.HISTORY_ITEM_IDS])
+        features = {name: tf.io.FixedLenFeature([], tf.string, default_value="") for name in F.SERVING_INPUTS + (F.ITEM_ID,)}
+        features[F.TIMESTAMP] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
+        parsed = tf.io.parse_example(examples, features)
+        context = self._context(parsed[F.USER_ID], parsed[F.HISTORY_ITEM_IDS], parsed[F.TIMESTAMP])
+        _, retrieved_rows, _, ranked_rows = self._recommend(context)
         target = self.item_row.lookup(parsed[F.ITEM_ID])[:, tf.newaxis]
 
         def hit(rows):

@@ -15,8 +15,10 @@
   each user's in-batch list, log-Q corrected like retrieval. Embeddings and
   retrieval scores enter it as constants, so it learns what retrieval misses
   without pulling the towers away from retrieval.
-- History affinity (``trainer/affinity.py``): both stages' scores plus a kernel
-  density of the item among the user's whole history, fitted after training.
+- Fitted after training, added to both stages' scores: the history affinity
+  (``trainer/affinity.py``), a kernel density of the item among the user's
+  whole history, and freshness (``trainer/freshness.py``), a bias by the
+  item's age at request time.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from bertrec import features as F
 from bertrec.config import Config
 from trainer.affinity import HistoryAffinity
 from trainer.encoder import TextEncoder, build_backbone
+from trainer.freshness import Freshness
 from transforms.preprocessing import NUM_OOV_BUCKETS
 
 
@@ -148,6 +151,7 @@ class Recommender(tfrs.Model):
         self.item_prior = ItemPrior(item_counts, unseen_item_prior, name="item_prior")
         self.ranking_head = RankingHead(num_users, num_items, m.id_embedding_dim, m.ranking_hidden_units, name="ranking_head")
         self.history_affinity = HistoryAffinity(name="history_affinity")
+        self.freshness = Freshness(name="freshness")
         # SUM reduction: Keras under a distribution strategy requires it (the
         # per-replica sums are all-reduced).
         self.retrieval_task = tfrs.tasks.Retrieval(

@@ -2,8 +2,8 @@
 
 Trains the recommender under MirroredStrategy, logs to TensorBoard in the
 Trainer's run directory, embeds the whole catalogue with the trained candidate
-tower, fits the history affinity on the most recent training examples and
-exports the self-contained serving model (see ``trainer/export.py``).
+tower, fits the history affinity and freshness terms on the most recent
+training examples and exports the self-contained serving model (see ``trainer/export.py``).
 
 The catalogue arrives as the ``catalogue`` split of the transformed examples
 (an artifact recorded in ML Metadata): the pipeline asks the Trainer for it
@@ -23,7 +23,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from bertrec import features as F
 from bertrec.config import Config
-from trainer import affinity, distribution, export, inputs, priors
+from trainer import affinity, distribution, export, freshness, inputs, likelihood, priors
 from trainer.model import Recommender
 from transforms.preprocessing import NUM_OOV_BUCKETS
 
@@ -37,8 +37,10 @@ def _split_pattern(patterns, split: str) -> str:
 
 
 def read_catalogue(dataset: tf.data.Dataset) -> dict:
-    """The transformed catalogue split as numpy: ids, titles, vocabulary indices, tokens."""
-    columns = {"ids": F.ITEM_KEY, "titles": F.ITEM_SHORT_TEXT, "vocab_index": F.ITEM_INDEX, "tokens": F.ITEM_TOKENS}
+    """The transformed catalogue split as numpy: ids, titles, vocabulary indices,
+    tokens, release times (0: unknown)."""
+    columns = {"ids": F.ITEM_KEY, "titles": F.ITEM_SHORT_TEXT, "vocab_index": F.ITEM_INDEX, "tokens": F.ITEM_TOKENS,
+               "released": F.TIMESTAMP}
     parts = {name: [] for name in columns}
     for batch in dataset:
         for name, feature in columns.items():
@@ -74,11 +76,16 @@ def make_optimizer(model: Recommender, t) -> tf.keras.optimizers.Optimizer:
     return tfrs.experimental.optimizers.CompositeOptimizer(groups)
 
 
-def fit_history_affinity(model: Recommender, catalogue: dict, log: dict, examples: int) -> dict:
-    """Fits ``model.history_affinity`` on the ``examples`` most recent training
+#: Rounds of fitting each score term given the others (two settle them).
+FIT_ROUNDS = 2
+
+
+def fit_score_terms(model: Recommender, catalogue: dict, log: dict, config: Config) -> dict:
+    """Fits the enabled score terms (history affinity and freshness, each given
+    the other) on the ``train.affinity_fit_examples`` most recent training
     examples of ``log`` (transformed feature columns) against the embedded
     catalogue; returns what was chosen, for the training summary."""
-    recent = np.argsort(log[F.TIMESTAMP], kind="stable")[-examples:]
+    recent = np.argsort(log[F.TIMESTAMP], kind="stable")[-config.train.affinity_fit_examples :]
     row = {item: r for r, item in enumerate(catalogue["ids"])}
     separator = F.HISTORY_ID_SEPARATOR.encode()
     histories = [
@@ -88,14 +95,26 @@ def fit_history_affinity(model: Recommender, catalogue: dict, log: dict, example
     targets = np.array([row[i] for i in log[F.ITEM_KEY][recent]])
     query = embed(model.query_tower, log[F.QUERY_TOKENS][recent], log[F.USER_INDEX][recent])
     scores = model.retrieval_scores(query, catalogue["embeddings"], catalogue["priors"]).numpy()
-    result = affinity.fit(model.history_affinity, scores, catalogue["embeddings"], histories, targets)
-    return {
+    density = affinity.densities(catalogue["embeddings"], histories) if config.model.history_affinity else None
+    terms = {"history_affinity": 0.0, "freshness": 0.0}
+    summary = {}
+    for _ in range(FIT_ROUNDS):
+        if density is not None:
+            fit = affinity.fit(model.history_affinity, scores + terms["freshness"], density, histories, targets)
+            terms["history_affinity"] = fit.term
+            summary["history_affinity"] = {"scale": fit.scale, "bandwidth": fit.bandwidth}
+        if config.model.freshness:
+            fit = freshness.fit(model.freshness, scores + terms["history_affinity"], log[F.TIMESTAMP][recent],
+                                catalogue["released"], histories, targets)
+            terms["freshness"] = fit.term
+            summary["freshness"] = {"bias": fit.bias}
+    excluded = likelihood.excluded_rows(len(row), histories, targets)
+    summary["score_terms_fit"] = {
         "examples": len(recent),
-        "scale": result.scale,
-        "bandwidth": result.bandwidth,
-        "log_likelihood": round(result.log_likelihood, 4),
-        "log_likelihood_without": round(result.baseline_log_likelihood, 4),
+        "log_likelihood_without": round(likelihood.mean_log_likelihood(scores, excluded, targets), 4),
+        "log_likelihood": round(likelihood.mean_log_likelihood(scores + sum(terms.values()), excluded, targets), 4),
     }
+    return summary
 
 
 #: Config sections the Trainer reads; only these are its custom_config, so that
@@ -124,18 +143,22 @@ def run_fn(fn_args: FnArgs) -> None:
     eval_ds = dataset(_split_pattern(fn_args.eval_files, F.EVAL_SPLIT), batch_size=t.batch_size, shuffle=False)
 
     columns = [F.ITEM_INDEX, F.TIMESTAMP]
-    if config.model.history_affinity:
+    if config.model.history_affinity or config.model.freshness:
         columns += [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS]
     log = inputs.read_features(fn_args.train_files, fn_args.data_accessor, tf_transform_output, columns)
     item_counts = np.bincount(log[F.ITEM_INDEX], minlength=num_items)[:num_items]
-    unseen_item_prior = 0.0
-    if config.model.new_item_prior and config.data.split == "time":
-        unseen_item_prior = priors.new_item_boost(log[F.ITEM_INDEX], log[F.TIMESTAMP], config.data.eval_fraction)
-    logging.info("bertrec: %d training interactions over %d items; unseen items' prior %+.2f",
-                 len(log[F.ITEM_INDEX]), int((item_counts > 0).sum()), unseen_item_prior)
     catalogue = read_catalogue(
         dataset(_split_pattern(fn_args.eval_files, F.CATALOGUE_SPLIT), batch_size=256, shuffle=False, num_epochs=1)
     )
+    # Freshness ages items by their release times, new releases included:
+    # with it, the new-item prior would boost them twice.
+    ages_known = config.model.freshness and bool((catalogue["released"] > 0).any())
+    unseen_item_prior = 0.0
+    if config.model.new_item_prior and config.data.split == "time" and not ages_known:
+        unseen_item_prior = priors.new_item_boost(log[F.ITEM_INDEX], log[F.TIMESTAMP], config.data.eval_fraction)
+    logging.info("bertrec: %d training interactions over %d items; unseen items' prior %+.2f%s",
+                 len(log[F.ITEM_INDEX]), int((item_counts > 0).sum()), unseen_item_prior,
+                 " (freshness covers new releases)" if ages_known else "")
     strategy = distribution.make_strategy()
     logging.info("bertrec: training on %d replica(s): %s", strategy.num_replicas_in_sync, strategy.extended.worker_devices)
     with strategy.scope():
@@ -169,10 +192,11 @@ def run_fn(fn_args: FnArgs) -> None:
     catalogue["embeddings"] = embed(model.candidate_tower, catalogue["tokens"], catalogue["vocab_index"])
     catalogue["priors"] = model.item_prior(catalogue["embeddings"], catalogue["vocab_index"]).numpy()
     logging.info("bertrec: embedded %d catalogue items in %.1fs", len(catalogue["ids"]), time.time() - start)
-    if config.model.history_affinity:
+    if config.model.history_affinity or config.model.freshness:
         start = time.time()
-        summary["history_affinity"] = fit_history_affinity(model, catalogue, log, t.affinity_fit_examples)
-        logging.info("bertrec: history affinity fitted in %.1fs: %s", time.time() - start, summary["history_affinity"])
+        summary.update(fit_score_terms(model, catalogue, log, config))
+        logging.info("bertrec: score terms fitted in %.1fs: %s", time.time() - start,
+                     {k: summary[k] for k in ("history_affinity", "freshness") if k in summary})
     server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config)
     export.export(server, fn_args.serving_model_dir, config, summary)
     logging.info("bertrec: exported the serving model to %s", fn_args.serving_model_dir)

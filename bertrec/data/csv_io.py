@@ -7,7 +7,9 @@ Input format (UTF-8, header row, comma-separated, RFC 4180 quoting):
     ``title``              non-empty
     ``description``        may be empty
     ``tags``               tags separated by ``|``; may be empty
-    ``release_timestamp``  optional column; integer seconds (informational)
+    ``release_timestamp``  optional column; integer seconds since the epoch when
+                           the item became available (empty or absent: unknown);
+                           the model's freshness term reads it
 
 ``interactions.csv`` (required)
     ``user_id``    non-empty
@@ -116,7 +118,8 @@ def _parse_number(name: str, row: Dict[str, str], field: str, kind) -> float:
 
 
 def read_items(path: str) -> List[Dict[str, object]]:
-    """Validated items: item_id, title (whitespace collapsed), description, tags."""
+    """Validated items: item_id, title (whitespace collapsed), description, tags,
+    release_timestamp (integer seconds; 0 where the optional column is absent or empty)."""
     name = os.path.basename(path)
     items, seen = [], {}
     for row in _read(path, REQUIRED_ITEM_COLUMNS):
@@ -126,6 +129,9 @@ def read_items(path: str) -> List[Dict[str, object]]:
             "title": " ".join(_require_text(name, row, "title").split()),
             "description": " ".join(row["description"].split()),
             "tags": "|".join(t.strip() for t in row["tags"].split("|") if t.strip()),
+            "release_timestamp": (
+                _parse_number(name, row, "release_timestamp", int) if (row.get("release_timestamp") or "").strip() else 0
+            ),
         })
     if not items:
         raise DataError(f"{name}: no items")

@@ -11,7 +11,8 @@ timestamp) form the eval split, so evaluation asks the model to predict the
 future from the past, as in production. ``data.split = "random"`` instead puts
 a seeded random ``eval_fraction`` of interactions in eval (the TFRS tutorial's
 MovieLens protocol); histories still hold only strictly earlier interactions. A third split, ``catalogue``, holds
-one row per item (all items, including those first seen after the cut-off).
+one row per item (all items, including those first seen after the cut-off),
+its timestamp the item's release time (0 when unknown).
 
 Output: ``<out_dir>/{train,eval,catalogue}/data.tfrecord.gz`` and
 ``<out_dir>/summary.json``. Preparation is skipped when the inputs and the data
@@ -49,7 +50,7 @@ class Prepared:
 
 def _fingerprint(paths: List[str], data_config: DataConfig) -> str:
     digest = hashlib.sha256(json.dumps(dataclasses.asdict(data_config), sort_keys=True).encode())
-    digest.update(b"format-v1")
+    digest.update(b"format-v2")
     for path in paths:
         digest.update(path.encode())
         with open(path, "rb") as f:
@@ -130,7 +131,8 @@ def build_examples(items, interactions, data_config: DataConfig):
             F.USER_ID: "", F.HISTORY_ITEM_IDS: "", F.HISTORY_TEXT: "",
             F.ITEM_ID: item["item_id"], F.ITEM_TITLE: item["title"],
             F.ITEM_DESCRIPTION: item["description"], F.ITEM_TAGS: item["tags"],
-            F.RATING: 0.0, F.TIMESTAMP: 0,
+            # A catalogue row's timestamp is the item's release (0: unknown).
+            F.RATING: 0.0, F.TIMESTAMP: item.get("release_timestamp", 0),
         }
         for item in items
     ]

@@ -98,6 +98,8 @@ def bert_ranks(split: Split, model_dir: str, batch_size: int = 64):
     to_model = np.array([position[i] for i in split.item_ids])
     users = [split.user_ids[u] for u in split.users]
     histories = [F.HISTORY_ID_SEPARATOR.join(e[F.HISTORY_ITEM_IDS].split()) for e in split.examples]
+    # Each example is a request made at its own time (freshness ages items by it).
+    request_times = np.array([e[F.TIMESTAMP] for e in split.examples], dtype=np.int64)
 
     to_split = np.empty_like(to_model)
     to_split[to_model] = np.arange(len(to_model))
@@ -107,7 +109,9 @@ def bert_ranks(split: Split, model_dir: str, batch_size: int = 64):
         excluded = np.zeros((len(users[s]), len(model_ids)), dtype=bool)
         for row, items in enumerate(split.excluded[s]):
             excluded[row, to_model[items]] = True
-        out = model.score_catalogue(tf.constant(users[s]), tf.constant(histories[s]), tf.constant(excluded))
+        out = model.score_catalogue(
+            tf.constant(users[s]), tf.constant(histories[s]), tf.constant(excluded), tf.constant(request_times[s])
+        )
         for name in parts:
             parts[name].append(out[name].numpy())
     scores, rows, logits = (np.concatenate(parts[name]) for name in ("scores", "rows", "logits"))

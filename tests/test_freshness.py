@@ -1,0 +1,38 @@
+"""Freshness: a bias by the item's age at request time, fitted after training."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainer import freshness
+
+DAY = freshness.DAY
+NOW = 1_000 * DAY
+
+
+def test_items_fall_in_the_bucket_of_their_age_at_request_time():
+    released = np.array([0, NOW + 1, NOW, NOW - 7 * DAY + 1, NOW - 7 * DAY, NOW - 100 * DAY, NOW - 400 * DAY])
+    names = [freshness.BUCKET_NAMES[b] for b in freshness.buckets(tf.constant([NOW]), tf.constant(released)).numpy()[0]]
+    assert names == ["unknown", "unreleased", "0-7d", "0-7d", "7-30d", "90-365d", "365d+"]
+    # Per-request candidates [B, M] and requests at different times.
+    per_request = freshness.buckets(tf.constant([NOW, NOW + 10 * DAY]), tf.constant([[NOW + 1], [NOW + 1]])).numpy()
+    assert [freshness.BUCKET_NAMES[b] for b in per_request[:, 0]] == ["unreleased", "7-30d"]
+
+
+def test_fit_learns_that_new_releases_draw_attention_and_unreleased_items_none():
+    rng = np.random.RandomState(0)
+    items, examples = 40, 400
+    released = NOW - rng.uniform(-20, 200, size=items).astype(np.int64) * DAY  # some released after NOW
+    times = NOW + rng.randint(0, 10, size=examples) * DAY
+    age = (times[:, None] - released[None, :]) / DAY
+    # Users choose among released items, four times as often among the 30 days old.
+    weights = np.where(age < 0, 0.0, np.where(age < 30, 4.0, 1.0))
+    targets = np.array([rng.choice(items, p=w / w.sum()) for w in weights])
+    layer = freshness.Freshness()
+    fit = freshness.fit(layer, np.zeros((examples, items)), times, released, [np.array([], dtype=np.int64)] * examples, targets)
+    assert fit.log_likelihood > fit.baseline_log_likelihood
+    new = (fit.bias["0-7d"] + fit.bias["7-30d"]) / 2
+    assert new - fit.bias["90-365d"] == pytest.approx(np.log(4.0), abs=0.4)
+    assert fit.bias["unreleased"] < fit.bias["90-365d"] - 4.0
+    # No item was over 365 days old: such items are taken to be like the oldest seen.
+    assert fit.bias["365d+"] == fit.bias["90-365d"] and fit.bias["unknown"] == 0.0
+    np.testing.assert_allclose(layer.bias.numpy(), [fit.bias[n] for n in freshness.BUCKET_NAMES], atol=1e-3)

@@ -1,0 +1,118 @@
+"""Freshness: how an item's age at request time moves its score.
+
+New releases draw more attention than their all-time popularity says, and an
+item released after the request cannot be chosen at all. Neither is in the
+item prior, which is one number per item for all time. The freshness term adds
+``bias[bucket(request_time - release_time)]`` to both stages' scores, the
+bucket one of:
+
+- release time unknown (0 in the catalogue: ``release_timestamp`` empty);
+- not yet released at request time;
+- released 0-7, 7-30, 30-90, 90-365 or over 365 days before.
+
+The biases are fitted after the towers are trained (``fit``): maximum
+likelihood of the most recent training examples' items under a softmax over
+the whole catalogue, by iterative scaling (each bucket's bias moves by the log
+of how many chosen items it held over how many the model expected).
+Serving takes the request time from the server's clock; offline evaluation
+from each example's timestamp.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from trainer import likelihood
+
+DAY = 86_400
+#: Bucket edges in days of age, for released items.
+AGE_EDGES_DAYS = (7, 30, 90, 365)
+UNKNOWN, UNRELEASED = 0, 1
+BUCKET_NAMES = ("unknown", "unreleased", "0-7d", "7-30d", "30-90d", "90-365d", "365d+")
+#: Pseudo-count of chosen items per bucket: keeps a bucket no example chose
+#: (unreleased items) finite, far below the others.
+PSEUDO_COUNT = 0.5
+
+
+def buckets(request_time: tf.Tensor, released: tf.Tensor) -> tf.Tensor:
+    """Age buckets [B, M] (int32) of items released at ``released`` [M] (or [B, M],
+    0 = unknown) for requests at ``request_time`` [B] (seconds)."""
+    released = tf.cast(released, tf.int64)
+    if released.shape.rank == 1:
+        released = released[tf.newaxis, :]
+    age = tf.cast(tf.cast(request_time, tf.int64)[:, tf.newaxis] - released, tf.float32) / DAY
+    edges = tf.constant((0.0,) + tuple(float(e) for e in AGE_EDGES_DAYS))
+    # Released items: 2 + how many edges after 0 their age reaches.
+    released_bucket = 1 + tf.reduce_sum(tf.cast(age[..., tf.newaxis] >= edges, tf.int32), axis=-1)
+    return tf.where(released > 0, released_bucket, UNKNOWN)
+
+
+class Freshness(tf.keras.layers.Layer):
+    """Score term of each item's age bucket at request time (see module docstring)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # Fitted, not trained by gradient: all 0 (no effect) until ``fit``.
+        self.bias = self.add_weight(name="bias", shape=(len(BUCKET_NAMES),), initializer="zeros", trainable=False)
+
+    def call(self, request_time: tf.Tensor, released: tf.Tensor) -> tf.Tensor:
+        """Freshness scores [B, M] (see ``buckets`` for the arguments)."""
+        return tf.gather(self.bias, buckets(request_time, released))
+
+
+@dataclasses.dataclass
+class Fit:
+    """The fitted bias per bucket name, the mean log-likelihood with and without
+    them, and the chosen term [M, N]."""
+
+    bias: Dict[str, float]
+    log_likelihood: float
+    baseline_log_likelihood: float
+    term: np.ndarray
+
+
+def _fill_empty(bias: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Biases of buckets no fit example had an item in (``seen`` False): an age
+    bucket takes its nearest seen age bucket's (the data says nothing of it, and
+    items age into it after training); ``unknown`` and ``unreleased`` stay 0."""
+    bias = np.where(seen, bias, 0.0)
+    ages = [b for b in range(UNRELEASED + 1, len(bias)) if seen[b]]
+    for b in range(UNRELEASED + 1, len(bias)):
+        if not seen[b] and ages:
+            bias[b] = bias[min(ages, key=lambda a: (abs(a - b), -a))]
+    return bias
+
+
+def fit(layer: Freshness, scores: np.ndarray, request_times: np.ndarray, released: np.ndarray,
+        histories: Sequence[np.ndarray], targets: np.ndarray, iterations: int = 20) -> Fit:
+    """Sets ``layer``'s biases to maximise the mean log-likelihood of ``targets``
+    under a softmax over the whole catalogue (relative to the bucket with the
+    most candidates, which gets 0).
+
+    ``scores`` [M, N]: the model's other scores of every catalogue item for M examples
+    made at ``request_times`` [M]; ``released`` [N]: each item's release time;
+    ``histories`` and ``targets`` as in ``trainer.affinity.fit``.
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    excluded = likelihood.excluded_rows(scores.shape[1], histories, targets)
+    bucket = buckets(tf.constant(request_times), tf.constant(released)).numpy()
+    count = len(BUCKET_NAMES)
+    chosen = np.bincount(bucket[np.arange(len(targets)), targets], minlength=count) + PSEUDO_COUNT
+    candidates = np.bincount(np.where(excluded, -1, bucket).ravel() + 1, minlength=count + 1)[1:]
+    bias = np.zeros(count)
+    for _ in range(iterations):
+        probability = np.exp(likelihood.log_softmax(scores + bias[bucket], excluded))
+        expected = np.bincount(bucket.ravel(), weights=probability.ravel(), minlength=count) + PSEUDO_COUNT
+        bias += np.log(chosen / expected)
+    bias = _fill_empty(bias - bias[np.argmax(candidates)], candidates > 0)
+    layer.bias.assign(bias.astype(np.float32))
+    term = bias[bucket].astype(np.float32)
+    return Fit(
+        bias={name: round(float(b), 4) for name, b in zip(BUCKET_NAMES, bias)},
+        log_likelihood=likelihood.mean_log_likelihood(scores + term, excluded, targets),
+        baseline_log_likelihood=likelihood.mean_log_likelihood(scores, excluded, targets),
+        term=term,
+    )
