@@ -195,8 +195,8 @@ def run_fn(fn_args: FnArgs) -> None:
     if config.model.history_affinity or config.model.freshness:
         start = time.time()
         summary.update(fit_score_terms(model, catalogue, log, config))
-        logging.info("bertrec: score terms fitted in %.1fs: %s", time.time() - start,
-                     {k: summary[k] for k in ("history_affinity", "freshness") if k in summary})
+        summary["score_terms_fit"]["seconds"] = round(time.time() - start, 1)
+        logging.info("bertrec: score terms fitted: %s", summary)
     server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config)
     export.export(server, fn_args.serving_model_dir, config, summary)
     logging.info("bertrec: exported the serving model to %s", fn_args.serving_model_dir)
