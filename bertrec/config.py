@@ -144,8 +144,10 @@ class TrainConfig:
     #: tower ids, ranking-head ids), scaled by 1 / sqrt(embedding size) so that a
     #: step moves a row by about this much.
     id_learning_rate: float = 0.1
-    #: How many of the most recent training examples the history affinity is
-    #: fitted on (its fit holds a [examples x catalogue] score matrix).
+    #: How many training examples the history affinity and freshness terms are
+    #: fitted on: the most recent with ``data.split = "time"``, a seeded random
+    #: sample with "random" (drawn like the eval split). The fit holds a few
+    #: [examples x catalogue] float matrices.
     affinity_fit_examples: int = 2000
     retrieval_loss_weight: float = 1.0
     ranking_loss_weight: float = 0.5

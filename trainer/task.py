@@ -2,8 +2,8 @@
 
 Trains the recommender under MirroredStrategy, logs to TensorBoard in the
 Trainer's run directory, embeds the whole catalogue with the trained candidate
-tower, fits the history affinity and freshness terms on the most recent
-training examples and exports the self-contained serving model (see ``trainer/export.py``).
+tower, fits the history affinity and freshness terms on training examples
+drawn like the held-out ones and exports the self-contained serving model (see ``trainer/export.py``).
 
 The catalogue arrives as the ``catalogue`` split of the transformed examples
 (an artifact recorded in ML Metadata): the pipeline asks the Trainer for it
@@ -82,10 +82,17 @@ FIT_ROUNDS = 2
 
 def fit_score_terms(model: Recommender, catalogue: dict, log: dict, config: Config) -> dict:
     """Fits the enabled score terms (history affinity and freshness, each given
-    the other) on the ``train.affinity_fit_examples`` most recent training
-    examples of ``log`` (transformed feature columns) against the embedded
-    catalogue; returns what was chosen, for the training summary."""
-    recent = np.argsort(log[F.TIMESTAMP], kind="stable")[-config.train.affinity_fit_examples :]
+    the other) on ``train.affinity_fit_examples`` training examples of ``log``
+    (transformed feature columns) against the embedded catalogue; returns what
+    was chosen, for the training summary.
+
+    The examples are drawn like the held-out ones: the most recent for a time
+    split (the future comes next), a seeded random sample for a random split."""
+    count = min(config.train.affinity_fit_examples, len(log[F.TIMESTAMP]))
+    if config.data.split == "time":
+        recent = np.argsort(log[F.TIMESTAMP], kind="stable")[len(log[F.TIMESTAMP]) - count :]
+    else:
+        recent = np.random.RandomState(config.train.seed).choice(len(log[F.TIMESTAMP]), size=count, replace=False)
     row = {item: r for r, item in enumerate(catalogue["ids"])}
     separator = F.HISTORY_ID_SEPARATOR.encode()
     histories = [
