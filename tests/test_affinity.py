@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer import affinity
+from trainer import affinity, likelihood
 
 BANDWIDTH = 0.05
 
@@ -21,7 +21,7 @@ def catalogue():
 def _density(catalogue, histories, candidates=None):
     history, mask = affinity.padded_history(tf.constant(catalogue), histories)
     candidates = tf.constant(catalogue if candidates is None else candidates)
-    return affinity.HistoryAffinity().density(history, mask, candidates, BANDWIDTH).numpy()
+    return affinity.kernel_density(affinity.similarities(history, candidates), mask, BANDWIDTH).numpy()
 
 
 def test_items_like_the_history_score_higher_and_empty_histories_score_nothing(catalogue):
@@ -60,7 +60,9 @@ def test_fit_uses_the_affinity_when_users_pick_items_like_their_history(catalogu
         targets.append(int(nearest.argmax()))
     layer = affinity.HistoryAffinity()
     density = affinity.densities(catalogue, histories)
-    fit = affinity.fit(layer, rng.normal(size=(300, 50)), density, histories, np.array(targets))
+    targets = np.array(targets)
+    excluded = likelihood.excluded_rows(50, histories, targets)
+    fit = affinity.fit(layer, rng.normal(size=(300, 50)), density, excluded, targets)
     assert fit.scale > 0 and fit.log_likelihood > fit.baseline_log_likelihood + 1.0
     assert float(layer.scale.numpy()) == fit.scale and float(layer.bandwidth.numpy()) == pytest.approx(fit.bandwidth)
     np.testing.assert_allclose(fit.term, fit.scale * density[fit.bandwidth])
@@ -71,6 +73,7 @@ def test_fit_leaves_the_affinity_off_when_the_history_does_not_predict(catalogue
     histories = _histories(rng, 300)
     targets = np.array([rng.choice(np.setdiff1d(np.arange(50), h)) for h in histories])
     layer = affinity.HistoryAffinity()
-    fit = affinity.fit(layer, rng.normal(size=(300, 50)), affinity.densities(catalogue, histories), histories, targets)
+    excluded = likelihood.excluded_rows(50, histories, targets)
+    fit = affinity.fit(layer, rng.normal(size=(300, 50)), affinity.densities(catalogue, histories), excluded, targets)
     assert fit.scale == 0.0 and fit.log_likelihood == fit.baseline_log_likelihood
     assert float(layer.scale.numpy()) == 0.0 and not fit.term.any()

@@ -28,7 +28,8 @@ def test_fit_learns_that_new_releases_draw_attention_and_unreleased_items_none()
     weights = np.where(age < 0, 0.0, np.where(age < 30, 4.0, 1.0))
     targets = np.array([rng.choice(items, p=w / w.sum()) for w in weights])
     layer = freshness.Freshness()
-    fit = freshness.fit(layer, np.zeros((examples, items)), times, released, [np.array([], dtype=np.int64)] * examples, targets)
+    nothing_excluded = np.zeros((examples, items), dtype=bool)
+    fit = freshness.fit(layer, np.zeros((examples, items)), times, released, nothing_excluded, targets)
     assert fit.log_likelihood > fit.baseline_log_likelihood
     new = (fit.bias["0-7d"] + fit.bias["7-30d"]) / 2
     assert new - fit.bias["90-365d"] == pytest.approx(np.log(4.0), abs=0.4)

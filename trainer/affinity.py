@@ -65,15 +65,11 @@ class HistoryAffinity(tf.keras.layers.Layer):
             name="bandwidth", shape=(), initializer=tf.keras.initializers.Constant(BANDWIDTHS[0]), trainable=False
         )
 
-    def density(self, history: tf.Tensor, mask: tf.Tensor, candidates: tf.Tensor, bandwidth) -> tf.Tensor:
-        """log(kernel density + FLOOR) [B, M] of candidates ([M, D] shared, or [B, M, D]
-        per user) under each user's history [B, H, D] (``mask`` [B, H] marks real
-        entries). Users without history get 0, which ranks like no affinity."""
-        return kernel_density(similarities(history, candidates), mask, bandwidth)
-
     def call(self, history: tf.Tensor, mask: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
-        """Affinity scores [B, M] (``scale`` times ``density``)."""
-        return self.scale * self.density(history, mask, candidates, self.bandwidth)
+        """Affinity scores [B, M] of candidates ([M, D] shared, or [B, M, D] per user)
+        under each user's history [B, H, D] (``mask`` [B, H] marks real entries):
+        ``scale`` times the kernel density; 0 for users without history."""
+        return self.scale * kernel_density(similarities(history, candidates), mask, self.bandwidth)
 
 
 def padded_history(embeddings, rows: Sequence[np.ndarray]):
@@ -115,19 +111,18 @@ class Fit:
 
 
 def fit(layer: HistoryAffinity, scores: np.ndarray, density: Dict[float, np.ndarray],
-        histories: Sequence[np.ndarray], targets: np.ndarray) -> Fit:
+        excluded: np.ndarray, targets: np.ndarray) -> Fit:
     """Sets ``layer``'s scale and bandwidth to the grid point that maximises the
     mean log-likelihood of ``targets`` under a softmax over the whole catalogue
     of ``scores + scale * density[bandwidth]``.
 
     ``scores`` [M, N]: the model's other scores of every catalogue item for M
-    examples; ``density``: see ``densities``; ``histories``: each example's
-    history as catalogue rows, most recent first; ``targets`` [M]: the row of
-    the item each example chose. History items other than the target are left
-    out of the softmax, as they are left out of retrieval.
+    examples; ``density``: see ``densities``; ``excluded`` [M, N]: the rows
+    left out of each example's softmax (``likelihood.excluded_rows``: its
+    history, as retrieval leaves it out); ``targets`` [M]: the row of the item
+    each example chose.
     """
     scores = np.asarray(scores, dtype=np.float32)
-    excluded = likelihood.excluded_rows(scores.shape[1], histories, targets)
     baseline = likelihood.mean_log_likelihood(scores, excluded, targets)
     best, grid = (0.0, BANDWIDTHS[0], baseline, np.zeros_like(scores)), []
     for bandwidth in BANDWIDTHS:

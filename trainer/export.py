@@ -71,8 +71,10 @@ class RecommenderServer(tf.Module):
         self.tft_layer = tft_layer
         self._history_length = config.data.history_length
         self._max_history_items = config.data.max_history_items
-        self._history_affinity = config.model.history_affinity
-        self._freshness = config.model.freshness
+        # A term the fit left at zero (or never fitted: switched off) costs
+        # requests nothing: it is not computed at all.
+        self._history_affinity = float(model.history_affinity.scale.numpy()) != 0.0
+        self._freshness = bool(np.any(model.freshness.bias.numpy()))
         n = len(catalogue["ids"])
         self._top_k = min(config.serve.top_k, n)
         self._retrieve_k = min(config.serve.retrieve_k, n)
@@ -165,7 +167,7 @@ class RecommenderServer(tf.Module):
     def _history_embeddings(self, history_rows: tf.RaggedTensor):
         """What the history affinity compares items with: embeddings [B, H, D] and
         mask [B, H] of the ``max_history_items`` most recent history items (None
-        when ``model.history_affinity`` is off)."""
+        when the history affinity is off)."""
         if not self._history_affinity:
             return None
         rows = history_rows[:, : self._max_history_items]

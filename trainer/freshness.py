@@ -20,7 +20,7 @@ from each example's timestamp.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Sequence
+from typing import Dict
 
 import numpy as np
 import tensorflow as tf
@@ -87,17 +87,16 @@ def _fill_empty(bias: np.ndarray, seen: np.ndarray) -> np.ndarray:
 
 
 def fit(layer: Freshness, scores: np.ndarray, request_times: np.ndarray, released: np.ndarray,
-        histories: Sequence[np.ndarray], targets: np.ndarray, iterations: int = 20) -> Fit:
+        excluded: np.ndarray, targets: np.ndarray, iterations: int = 20) -> Fit:
     """Sets ``layer``'s biases to maximise the mean log-likelihood of ``targets``
     under a softmax over the whole catalogue (relative to the bucket with the
     most candidates, which gets 0).
 
     ``scores`` [M, N]: the model's other scores of every catalogue item for M examples
     made at ``request_times`` [M]; ``released`` [N]: each item's release time;
-    ``histories`` and ``targets`` as in ``trainer.affinity.fit``.
+    ``excluded`` and ``targets`` as in ``trainer.affinity.fit``.
     """
     scores = np.asarray(scores, dtype=np.float32)
-    excluded = likelihood.excluded_rows(scores.shape[1], histories, targets)
     bucket = buckets(tf.constant(request_times), tf.constant(released)).numpy()
     count = len(BUCKET_NAMES)
     chosen = np.bincount(bucket[np.arange(len(targets)), targets], minlength=count) + PSEUDO_COUNT

@@ -1,7 +1,7 @@
 """tf.data input pipelines over the Transform component's outputs."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -34,11 +34,13 @@ def transformed_dataset(
 
 
 def read_features(
-    file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput, features: List[str]
+    file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput, features: List[str],
+    rows: Optional[np.ndarray] = None,
 ) -> Dict[str, np.ndarray]:
-    """Whole columns of transformed features, as numpy (one pass that parses
-    only those features): [examples] for scalar features, [examples, width]
-    for fixed-width ones."""
+    """Columns of transformed features, as numpy (one pass that parses only
+    those features): [examples] for scalar features, [examples, width] for
+    fixed-width ones. ``rows`` (sorted positions in file order) keeps only those
+    examples, so wide columns are held for them alone."""
     schema = type(tf_transform_output.transformed_metadata.schema)()
     schema.CopyFrom(tf_transform_output.transformed_metadata.schema)
     kept = [f for f in schema.feature if f.name in features]
@@ -48,9 +50,13 @@ def read_features(
         file_pattern, tfxio.TensorFlowDatasetOptions(batch_size=4096, shuffle=False, num_epochs=1), schema
     )
     parts = {name: [] for name in features}
+    start = 0
     for batch in dataset:
+        size = len(batch[features[0]])
+        kept = slice(None) if rows is None else rows[(rows >= start) & (rows < start + size)] - start
+        start += size
         for name in features:
             value = batch[name].numpy()
-            parts[name].append(np.reshape(value, [len(value), -1]))
+            parts[name].append(np.reshape(value, [len(value), -1])[kept])
     columns = {name: np.concatenate(values) for name, values in parts.items()}
     return {name: column[:, 0] if column.shape[1] == 1 else column for name, column in columns.items()}

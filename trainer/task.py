@@ -80,44 +80,50 @@ def make_optimizer(model: Recommender, t) -> tf.keras.optimizers.Optimizer:
 FIT_ROUNDS = 2
 
 
-def fit_score_terms(model: Recommender, catalogue: dict, log: dict, config: Config) -> dict:
-    """Fits the enabled score terms (history affinity and freshness, each given
-    the other) on ``train.affinity_fit_examples`` training examples of ``log``
-    (transformed feature columns) against the embedded catalogue; returns what
-    was chosen, for the training summary.
-
-    The examples are drawn like the held-out ones: the most recent for a time
-    split (the future comes next), a seeded random sample for a random split."""
-    count = min(config.train.affinity_fit_examples, len(log[F.TIMESTAMP]))
+def fit_sample(timestamps: np.ndarray, config: Config) -> np.ndarray:
+    """Positions (sorted) of the ``train.affinity_fit_examples`` training examples
+    the score terms are fitted on, drawn like the held-out ones: the most recent
+    for a time split (the future comes next), a seeded random sample for a random split."""
+    count = min(config.train.affinity_fit_examples, len(timestamps))
     if config.data.split == "time":
-        recent = np.argsort(log[F.TIMESTAMP], kind="stable")[len(log[F.TIMESTAMP]) - count :]
+        chosen = np.argsort(timestamps, kind="stable")[len(timestamps) - count :]
     else:
-        recent = np.random.RandomState(config.train.seed).choice(len(log[F.TIMESTAMP]), size=count, replace=False)
+        chosen = np.random.RandomState(config.train.seed).choice(len(timestamps), size=count, replace=False)
+    return np.sort(chosen)
+
+
+def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, config: Config) -> dict:
+    """Fits the enabled score terms (history affinity and freshness, each given
+    the other) on ``examples`` (transformed feature columns of the ``fit_sample``
+    rows) against the embedded catalogue; returns what was chosen, for the
+    training summary."""
     row = {item: r for r, item in enumerate(catalogue["ids"])}
     separator = F.HISTORY_ID_SEPARATOR.encode()
     histories = [
         np.array([row[i] for i in ids.split(separator) if i in row], dtype=np.int64)
-        for ids in log[F.HISTORY_ITEM_IDS][recent]
+        for ids in examples[F.HISTORY_ITEM_IDS]
     ]
-    targets = np.array([row[i] for i in log[F.ITEM_KEY][recent]])
-    query = embed(model.query_tower, log[F.QUERY_TOKENS][recent], log[F.USER_INDEX][recent])
+    targets = np.array([row[i] for i in examples[F.ITEM_KEY]])
+    excluded = likelihood.excluded_rows(len(row), histories, targets)
+    query = embed(model.query_tower, examples[F.QUERY_TOKENS], examples[F.USER_INDEX])
     scores = model.retrieval_scores(query, catalogue["embeddings"], catalogue["priors"]).numpy()
     density = affinity.densities(catalogue["embeddings"], histories) if config.model.history_affinity else None
     terms = {"history_affinity": 0.0, "freshness": 0.0}
     summary = {}
-    for _ in range(FIT_ROUNDS):
+    # Each term is fitted given the other; with one term, one round settles it.
+    rounds = FIT_ROUNDS if density is not None and config.model.freshness else 1
+    for _ in range(rounds):
         if density is not None:
-            fit = affinity.fit(model.history_affinity, scores + terms["freshness"], density, histories, targets)
+            fit = affinity.fit(model.history_affinity, scores + terms["freshness"], density, excluded, targets)
             terms["history_affinity"] = fit.term
             summary["history_affinity"] = {"scale": fit.scale, "bandwidth": fit.bandwidth}
         if config.model.freshness:
-            fit = freshness.fit(model.freshness, scores + terms["history_affinity"], log[F.TIMESTAMP][recent],
-                                catalogue["released"], histories, targets)
+            fit = freshness.fit(model.freshness, scores + terms["history_affinity"], examples[F.TIMESTAMP],
+                                catalogue["released"], excluded, targets)
             terms["freshness"] = fit.term
             summary["freshness"] = {"bias": fit.bias}
-    excluded = likelihood.excluded_rows(len(row), histories, targets)
     summary["score_terms_fit"] = {
-        "examples": len(recent),
+        "examples": len(targets),
         "log_likelihood_without": round(likelihood.mean_log_likelihood(scores, excluded, targets), 4),
         "log_likelihood": round(likelihood.mean_log_likelihood(scores + sum(terms.values()), excluded, targets), 4),
     }
@@ -149,10 +155,7 @@ def run_fn(fn_args: FnArgs) -> None:
     train_ds = dataset(fn_args.train_files[0], batch_size=t.batch_size, shuffle=True, seed=t.seed)
     eval_ds = dataset(_split_pattern(fn_args.eval_files, F.EVAL_SPLIT), batch_size=t.batch_size, shuffle=False)
 
-    columns = [F.ITEM_INDEX, F.TIMESTAMP]
-    if config.model.history_affinity or config.model.freshness:
-        columns += [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS]
-    log = inputs.read_features(fn_args.train_files, fn_args.data_accessor, tf_transform_output, columns)
+    log = inputs.read_features(fn_args.train_files, fn_args.data_accessor, tf_transform_output, [F.ITEM_INDEX, F.TIMESTAMP])
     item_counts = np.bincount(log[F.ITEM_INDEX], minlength=num_items)[:num_items]
     catalogue = read_catalogue(
         dataset(_split_pattern(fn_args.eval_files, F.CATALOGUE_SPLIT), batch_size=256, shuffle=False, num_epochs=1)
@@ -201,7 +204,14 @@ def run_fn(fn_args: FnArgs) -> None:
     logging.info("bertrec: embedded %d catalogue items in %.1fs", len(catalogue["ids"]), time.time() - start)
     if config.model.history_affinity or config.model.freshness:
         start = time.time()
-        summary.update(fit_score_terms(model, catalogue, log, config))
+        # Wide columns (query tokens, whole histories) for the fit sample only.
+        sample = fit_sample(log[F.TIMESTAMP], config)
+        examples = inputs.read_features(
+            fn_args.train_files, fn_args.data_accessor, tf_transform_output,
+            [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS], rows=sample,
+        )
+        examples[F.TIMESTAMP] = log[F.TIMESTAMP][sample]
+        summary.update(fit_score_terms(model, catalogue, examples, config))
         summary["score_terms_fit"]["seconds"] = round(time.time() - start, 1)
         logging.info("bertrec: score terms fitted: %s", summary)
     server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config)
