@@ -122,17 +122,14 @@ def fit(layer: HistoryAffinity, scores: np.ndarray, density: Dict[float, np.ndar
     history, as retrieval leaves it out); ``targets`` [M]: the row of the item
     each example chose.
     """
-    scores = np.asarray(scores, dtype=np.float32)
-    baseline = likelihood.mean_log_likelihood(scores, excluded, targets)
-    best, grid = (0.0, BANDWIDTHS[0], baseline, np.zeros_like(scores)), []
-    for bandwidth in BANDWIDTHS:
-        for scale in SCALES[1:]:
-            term = scale * density[bandwidth]
-            value = likelihood.mean_log_likelihood(scores + term, excluded, targets)
-            grid.append({"scale": scale, "bandwidth": bandwidth, "log_likelihood": round(value, 4)})
-            if value > best[2]:
-                best = (scale, bandwidth, value, term)
-    layer.scale.assign(best[0])
-    layer.bandwidth.assign(best[1])
-    return Fit(scale=best[0], bandwidth=best[1], log_likelihood=best[2], baseline_log_likelihood=baseline, grid=grid,
-               term=best[3])
+    search = likelihood.grid_search(
+        scores,
+        (({"scale": scale, "bandwidth": bandwidth}, scale * density[bandwidth])
+         for bandwidth in BANDWIDTHS for scale in SCALES[1:]),
+        excluded, targets,
+    )
+    chosen = {"scale": 0.0, "bandwidth": BANDWIDTHS[0], **search.params}
+    layer.scale.assign(chosen["scale"])
+    layer.bandwidth.assign(chosen["bandwidth"])
+    return Fit(scale=chosen["scale"], bandwidth=chosen["bandwidth"], log_likelihood=search.log_likelihood,
+               baseline_log_likelihood=search.baseline_log_likelihood, grid=search.grid, term=search.term)

@@ -10,8 +10,8 @@ Signatures (batch dimension first; clients send what they have):
     -> ``item_ids: string[B, top_k]``, ``titles: string[B, top_k]``,
     ``scores: float[B, top_k]``.
     ``history_item_ids`` are the user's item ids, most recent first,
-    space-separated (send the whole history: the history affinity reads up to
-    ``data.max_history_items``). The model builds the history text of the most
+    space-separated (send the whole history: the history affinity and the
+    item-item term read up to ``data.max_history_items``). The model builds the history text of the most
     recent ``data.history_length`` from its catalogue,
     retrieves ``retrieve_k`` candidates over the whole catalogue (items in the
     history excluded), re-ranks them with the ranking head and returns the best
@@ -20,7 +20,7 @@ Signatures (batch dimension first; clients send what they have):
 ``retrieve(user_id, history_item_ids)``
     -> ``item_ids``, ``titles``: string[B, retrieve_k], ``scores`` (retrieval
     score: cosine similarity / temperature + the item's popularity prior + the
-    history affinity).
+    fitted score terms: history affinity, freshness, item-item).
 ``rank(user_id, history_item_ids, candidate_ids: string[B, C])``
     -> ``scores: float[B, C]`` (ranking probability: softmax over the given
     candidates of the ranking logits).
@@ -60,12 +60,14 @@ class Context(NamedTuple):
     user_index: tf.Tensor  # user vocabulary indices [B]
     history: Optional[Tuple[tf.Tensor, tf.Tensor]]  # history-affinity input, None when off
     request_time: tf.Tensor  # seconds [B]
+    item_item: Optional[tf.Tensor]  # item-item scores [B, N], None when off
 
 
 class RecommenderServer(tf.Module):
     """Raw features in, ranked items out (see module docstring)."""
 
-    def __init__(self, model, tft_layer, catalogue: Dict[str, np.ndarray], config: Config):
+    def __init__(self, model, tft_layer, catalogue: Dict[str, np.ndarray], config: Config, item_item=None):
+        """``item_item``: the fitted ``trainer.item_item.ItemItem`` term, None when off."""
         super().__init__(name="bertrec")
         self.model = model
         self.tft_layer = tft_layer
@@ -75,6 +77,7 @@ class RecommenderServer(tf.Module):
         # requests nothing: it is not computed at all.
         self._history_affinity = float(model.history_affinity.scale.numpy()) != 0.0
         self._freshness = bool(np.any(model.freshness.bias.numpy()))
+        self.item_item = item_item if item_item is not None and float(item_item.scale.numpy()) != 0.0 else None
         n = len(catalogue["ids"])
         self._top_k = min(config.serve.top_k, n)
         self._retrieve_k = min(config.serve.retrieve_k, n)
@@ -180,16 +183,20 @@ class RecommenderServer(tf.Module):
         query, user_index = self._encode_query(user_id, history_rows)
         now = tf.fill(tf.shape(user_id), tf.cast(tf.timestamp(), tf.int64))
         request_time = now if request_time is None else tf.where(request_time > 0, request_time, now)
-        return Context(history_rows, query, user_index, self._history_embeddings(history_rows), request_time)
+        item_item = None if self.item_item is None else self.item_item(history_rows[:, : self._max_history_items])
+        return Context(history_rows, query, user_index, self._history_embeddings(history_rows), request_time, item_item)
 
-    def _terms(self, context: Context, candidates: tf.Tensor, released: tf.Tensor):
-        """The score terms beside the towers' [B, M]: history affinity and freshness of
-        candidate embeddings [M, D] or [B, M, D] released at ``released`` [M] or [B, M]."""
+    def _terms(self, context: Context, candidates: tf.Tensor, released: tf.Tensor, rows: Optional[tf.Tensor] = None):
+        """The score terms beside the towers' [B, M]: history affinity, freshness and
+        item-item of candidate embeddings [M, D] or [B, M, D] released at
+        ``released`` [M] or [B, M]: the whole catalogue, or catalogue ``rows`` [B, M]."""
         terms = 0.0
         if context.history is not None:
             terms += self.model.history_affinity(*context.history, candidates)
         if self._freshness:
             terms += self.model.freshness(context.request_time, released)
+        if context.item_item is not None:
+            terms += context.item_item if rows is None else tf.gather(context.item_item, rows, batch_dims=1)
         return terms
 
     def _catalogue_scores(self, context: Context) -> tf.Tensor:
@@ -221,7 +228,7 @@ class RecommenderServer(tf.Module):
             context.query, candidates, tf.gather(self.item_priors, rows), context.user_index,
             tf.gather(self.item_vocab_index, rows),
         )
-        return logits + self._terms(context, candidates, tf.gather(self.item_released, rows))
+        return logits + self._terms(context, candidates, tf.gather(self.item_released, rows), rows)
 
     def _recommend(self, context: Context):
         """(retrieved scores, retrieved rows, ranked scores, ranked rows): every

@@ -2,8 +2,9 @@
 
 Trains the recommender under MirroredStrategy, logs to TensorBoard in the
 Trainer's run directory, embeds the whole catalogue with the trained candidate
-tower, fits the history affinity and freshness terms on training examples
-drawn like the held-out ones and exports the self-contained serving model (see ``trainer/export.py``).
+tower, fits the score terms (history affinity, freshness, item-item) on
+training examples drawn like the held-out ones and exports the self-contained
+serving model (see ``trainer/export.py``).
 
 The catalogue arrives as the ``catalogue`` split of the transformed examples
 (an artifact recorded in ML Metadata): the pipeline asks the Trainer for it
@@ -23,7 +24,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from bertrec import features as F
 from bertrec.config import Config
-from trainer import affinity, distribution, export, freshness, inputs, likelihood, priors
+from trainer import affinity, distribution, export, freshness, inputs, item_item, likelihood, priors
 from trainer.model import Recommender
 from transforms.preprocessing import NUM_OOV_BUCKETS
 
@@ -92,11 +93,29 @@ def fit_sample(timestamps: np.ndarray, config: Config) -> np.ndarray:
     return np.sort(chosen)
 
 
-def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, config: Config) -> dict:
-    """Fits the enabled score terms (history affinity and freshness, each given
-    the other) on ``examples`` (transformed feature columns of the ``fit_sample``
-    rows) against the embedded catalogue; returns what was chosen, for the
-    training summary."""
+def interaction_rows(log: dict, catalogue: dict) -> tuple:
+    """(user vocabulary indices, catalogue rows) of the training interactions in ``log``."""
+    row = np.full(int(max(log[F.ITEM_INDEX].max(initial=0), catalogue["vocab_index"].max(initial=0))) + 1, -1)
+    row[catalogue["vocab_index"]] = np.arange(len(catalogue["vocab_index"]))
+    items = row[log[F.ITEM_INDEX]]
+    if (items < 0).any():
+        raise ValueError(f"{int((items < 0).sum())} training interactions name items missing from the catalogue split")
+    return log[F.USER_INDEX], items
+
+
+def item_item_weights(users: np.ndarray, items: np.ndarray, config: Config, num_items: int):
+    """Pruned EASE weights (``trainer.item_item.ease``) of interactions (users, catalogue rows)."""
+    m = config.model
+    return item_item.ease(users, items, num_items, m.item_item_l2, m.item_item_max_items, m.item_item_neighbours)
+
+
+def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, config: Config,
+                    item_item_fit_weights=None) -> dict:
+    """Fits the enabled score terms (history affinity, freshness, item-item), each
+    given the others, on ``examples`` (transformed feature columns of the
+    ``fit_sample`` rows) against the embedded catalogue; the item-item term uses
+    ``item_item_fit_weights`` (columns, weights), learnt without the fit examples.
+    Returns what was chosen, for the training summary."""
     row = {item: r for r, item in enumerate(catalogue["ids"])}
     separator = F.HISTORY_ID_SEPARATOR.encode()
     histories = [
@@ -107,21 +126,37 @@ def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, config:
     excluded = likelihood.excluded_rows(len(row), histories, targets)
     query = embed(model.query_tower, examples[F.QUERY_TOKENS], examples[F.USER_INDEX])
     scores = model.retrieval_scores(query, catalogue["embeddings"], catalogue["priors"]).numpy()
-    density = affinity.densities(catalogue["embeddings"], histories) if config.model.history_affinity else None
-    terms = {"history_affinity": 0.0, "freshness": 0.0}
+
+    # name -> fit(the other terms' scores) -> (term [M, N], summary entry)
+    fitters = {}
+    if config.model.history_affinity:
+        density = affinity.densities(catalogue["embeddings"], histories)
+
+        def fit_affinity(others):
+            fit = affinity.fit(model.history_affinity, others, density, excluded, targets)
+            return fit.term, {"scale": fit.scale, "bandwidth": fit.bandwidth}
+
+        fitters["history_affinity"] = fit_affinity
+    if config.model.freshness:
+        def fit_freshness(others):
+            fit = freshness.fit(model.freshness, others, examples[F.TIMESTAMP], catalogue["released"], excluded, targets)
+            return fit.term, {"bias": fit.bias}
+
+        fitters["freshness"] = fit_freshness
+    if item_item_fit_weights is not None:
+        unscaled = item_item.scores(*item_item_fit_weights, [h[: config.data.max_history_items] for h in histories])
+
+        def fit_item_item(others):
+            fit = item_item.fit(unscaled, others, excluded, targets)
+            return fit.term, {"scale": fit.scale}
+
+        fitters["item_item"] = fit_item_item
+    terms = {name: 0.0 for name in fitters}
     summary = {}
-    # Each term is fitted given the other; with one term, one round settles it.
-    rounds = FIT_ROUNDS if density is not None and config.model.freshness else 1
-    for _ in range(rounds):
-        if density is not None:
-            fit = affinity.fit(model.history_affinity, scores + terms["freshness"], density, excluded, targets)
-            terms["history_affinity"] = fit.term
-            summary["history_affinity"] = {"scale": fit.scale, "bandwidth": fit.bandwidth}
-        if config.model.freshness:
-            fit = freshness.fit(model.freshness, scores + terms["history_affinity"], examples[F.TIMESTAMP],
-                                catalogue["released"], excluded, targets)
-            terms["freshness"] = fit.term
-            summary["freshness"] = {"bias": fit.bias}
+    # Each term is fitted given the others; with one term, one round settles it.
+    for _ in range(FIT_ROUNDS if len(fitters) > 1 else 1):
+        for name, fit in fitters.items():
+            terms[name], summary[name] = fit(scores + sum(v for other, v in terms.items() if other != name))
     summary["score_terms_fit"] = {
         "examples": len(targets),
         "log_likelihood_without": round(likelihood.mean_log_likelihood(scores, excluded, targets), 4),
@@ -155,7 +190,9 @@ def run_fn(fn_args: FnArgs) -> None:
     train_ds = dataset(fn_args.train_files[0], batch_size=t.batch_size, shuffle=True, seed=t.seed)
     eval_ds = dataset(_split_pattern(fn_args.eval_files, F.EVAL_SPLIT), batch_size=t.batch_size, shuffle=False)
 
-    log = inputs.read_features(fn_args.train_files, fn_args.data_accessor, tf_transform_output, [F.ITEM_INDEX, F.TIMESTAMP])
+    log = inputs.read_features(
+        fn_args.train_files, fn_args.data_accessor, tf_transform_output, [F.USER_INDEX, F.ITEM_INDEX, F.TIMESTAMP]
+    )
     item_counts = np.bincount(log[F.ITEM_INDEX], minlength=num_items)[:num_items]
     catalogue = read_catalogue(
         dataset(_split_pattern(fn_args.eval_files, F.CATALOGUE_SPLIT), batch_size=256, shuffle=False, num_epochs=1)
@@ -202,7 +239,9 @@ def run_fn(fn_args: FnArgs) -> None:
     catalogue["embeddings"] = embed(model.candidate_tower, catalogue["tokens"], catalogue["vocab_index"])
     catalogue["priors"] = model.item_prior(catalogue["embeddings"], catalogue["vocab_index"]).numpy()
     logging.info("bertrec: embedded %d catalogue items in %.1fs", len(catalogue["ids"]), time.time() - start)
-    if config.model.history_affinity or config.model.freshness:
+    m = config.model
+    item_item_term = None
+    if m.history_affinity or m.freshness or m.item_item:
         start = time.time()
         # Wide columns (query tokens, whole histories) for the fit sample only.
         sample = fit_sample(log[F.TIMESTAMP], config)
@@ -211,9 +250,20 @@ def run_fn(fn_args: FnArgs) -> None:
             [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS], rows=sample,
         )
         examples[F.TIMESTAMP] = log[F.TIMESTAMP][sample]
-        summary.update(fit_score_terms(model, catalogue, examples, config))
+        fit_weights = None
+        if m.item_item:
+            users, items = interaction_rows(log, catalogue)
+            others = np.ones(len(items), dtype=bool)
+            others[sample] = False
+            fit_weights = item_item_weights(users[others], items[others], config, len(catalogue["ids"]))
+        summary.update(fit_score_terms(model, catalogue, examples, config, fit_weights))
+        if summary.get("item_item", {}).get("scale"):
+            item_item_term = item_item.ItemItem(
+                *item_item_weights(users, items, config, len(catalogue["ids"])), scale=summary["item_item"]["scale"]
+            )
         summary["score_terms_fit"]["seconds"] = round(time.time() - start, 1)
         logging.info("bertrec: score terms fitted: %s", summary)
-    server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config)
+    server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config,
+                                      item_item_term)
     export.export(server, fn_args.serving_model_dir, config, summary)
     logging.info("bertrec: exported the serving model to %s", fn_args.serving_model_dir)
