@@ -17,6 +17,7 @@ setup(
         "keras-nlp==0.12.1",
         "dill",
         "safetensors",
+        "scipy",
     ],
     entry_points={"console_scripts": ["bertrec=bertrec.cli:main"]},
 )
