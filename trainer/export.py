@@ -11,8 +11,9 @@ Signatures (batch dimension first; clients send what they have):
     ``scores: float[B, top_k]``.
     ``history_item_ids`` are the user's item ids, most recent first,
     space-separated (send the whole history: the history affinity and the
-    item-item term read up to ``data.max_history_items``). The model builds the history text of the most
-    recent ``data.history_length`` from its catalogue,
+    item-item term read up to ``data.max_history_items``). The model builds
+    the history text of the most recent ``data.history_length`` from its
+    catalogue,
     retrieves ``retrieve_k`` candidates over the whole catalogue (items in the
     history excluded), re-ranks them with the ranking head and returns the best
     ``top_k`` with their ranking probabilities (a softmax of the ranking logits
@@ -169,12 +170,10 @@ class RecommenderServer(tf.Module):
 
     def _history_embeddings(self, history_rows: tf.RaggedTensor):
         """What the history affinity compares items with: embeddings [B, H, D] and
-        mask [B, H] of the ``max_history_items`` most recent history items (None
-        when the history affinity is off)."""
+        mask [B, H] of the history rows given (None when the history affinity is off)."""
         if not self._history_affinity:
             return None
-        rows = history_rows[:, : self._max_history_items]
-        return tf.gather(self.item_embeddings, rows.to_tensor(0)), tf.sequence_mask(rows.row_lengths())
+        return tf.gather(self.item_embeddings, history_rows.to_tensor(0)), tf.sequence_mask(history_rows.row_lengths())
 
     def _context(self, user_id: tf.Tensor, history_item_ids: tf.Tensor, request_time=None) -> Context:
         """What every stage needs of a request; ``request_time`` [B] in seconds
@@ -183,26 +182,31 @@ class RecommenderServer(tf.Module):
         query, user_index = self._encode_query(user_id, history_rows)
         now = tf.fill(tf.shape(user_id), tf.cast(tf.timestamp(), tf.int64))
         request_time = now if request_time is None else tf.where(request_time > 0, request_time, now)
-        item_item = None if self.item_item is None else self.item_item(history_rows[:, : self._max_history_items])
-        return Context(history_rows, query, user_index, self._history_embeddings(history_rows), request_time, item_item)
+        # The score terms read the max_history_items most recent items.
+        recent = history_rows[:, : self._max_history_items]
+        item_item = None if self.item_item is None else self.item_item(recent)
+        return Context(history_rows, query, user_index, self._history_embeddings(recent), request_time, item_item)
 
-    def _terms(self, context: Context, candidates: tf.Tensor, released: tf.Tensor, rows: Optional[tf.Tensor] = None):
+    def _terms(self, context: Context, rows: Optional[tf.Tensor] = None):
         """The score terms beside the towers' [B, M]: history affinity, freshness and
-        item-item of candidate embeddings [M, D] or [B, M, D] released at
-        ``released`` [M] or [B, M]: the whole catalogue, or catalogue ``rows`` [B, M]."""
+        item-item of the whole catalogue (``rows`` None, M = N) or of catalogue ``rows`` [B, M]."""
+
+        def of_rows(values, batch_dims=0):
+            return values if rows is None else tf.gather(values, rows, batch_dims=batch_dims)
+
         terms = 0.0
         if context.history is not None:
-            terms += self.model.history_affinity(*context.history, candidates)
+            terms += self.model.history_affinity(*context.history, of_rows(self.item_embeddings))
         if self._freshness:
-            terms += self.model.freshness(context.request_time, released)
+            terms += self.model.freshness(context.request_time, of_rows(self.item_released))
         if context.item_item is not None:
-            terms += context.item_item if rows is None else tf.gather(context.item_item, rows, batch_dims=1)
+            terms += of_rows(context.item_item, batch_dims=1)
         return terms
 
     def _catalogue_scores(self, context: Context) -> tf.Tensor:
         """Retrieval scores [B, N] of every catalogue item."""
         scores = self.model.retrieval_scores(context.query, self.item_embeddings, self.item_priors)
-        return scores + self._terms(context, self.item_embeddings, self.item_released)
+        return scores + self._terms(context)
 
     def _retrieve(self, context: Context, k: int):
         """Top-k retrieval scores and catalogue rows over the whole catalogue, history rows masked."""
@@ -228,7 +232,7 @@ class RecommenderServer(tf.Module):
             context.query, candidates, tf.gather(self.item_priors, rows), context.user_index,
             tf.gather(self.item_vocab_index, rows),
         )
-        return logits + self._terms(context, candidates, tf.gather(self.item_released, rows), rows)
+        return logits + self._terms(context, rows)
 
     def _recommend(self, context: Context):
         """(retrieved scores, retrieved rows, ranked scores, ranked rows): every

@@ -93,9 +93,10 @@ def fit_sample(timestamps: np.ndarray, config: Config) -> np.ndarray:
     return np.sort(chosen)
 
 
-def interaction_rows(log: dict, catalogue: dict) -> tuple:
-    """(user vocabulary indices, catalogue rows) of the training interactions in ``log``."""
-    row = np.full(int(max(log[F.ITEM_INDEX].max(initial=0), catalogue["vocab_index"].max(initial=0))) + 1, -1)
+def interaction_rows(log: dict, catalogue: dict, num_items: int) -> tuple:
+    """(user vocabulary indices, catalogue rows) of the training interactions in
+    ``log``; ``num_items``: the item vocabulary's size, out-of-vocabulary buckets included."""
+    row = np.full(num_items, -1)
     row[catalogue["vocab_index"]] = np.arange(len(catalogue["vocab_index"]))
     items = row[log[F.ITEM_INDEX]]
     if (items < 0).any():
@@ -144,7 +145,7 @@ def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, config:
 
         fitters["freshness"] = fit_freshness
     if item_item_fit_weights is not None:
-        unscaled = item_item.scores(*item_item_fit_weights, [h[: config.data.max_history_items] for h in histories])
+        unscaled = item_item.scores(*item_item_fit_weights, histories)
 
         def fit_item_item(others):
             fit = item_item.fit(unscaled, others, excluded, targets)
@@ -252,7 +253,7 @@ def run_fn(fn_args: FnArgs) -> None:
         examples[F.TIMESTAMP] = log[F.TIMESTAMP][sample]
         fit_weights = None
         if m.item_item:
-            users, items = interaction_rows(log, catalogue)
+            users, items = interaction_rows(log, catalogue, num_items)
             others = np.ones(len(items), dtype=bool)
             others[sample] = False
             fit_weights = item_item_weights(users[others], items[others], config, len(catalogue["ids"]))
