@@ -41,19 +41,24 @@ class DataConfig:
     #: (``history_item_ids``, at least ``history_length``): the history the
     #: model's history affinity compares items with (``model.history_affinity``).
     max_history_items: int = 256
-    #: Fraction of interactions that form the eval split.
+    #: Fraction of interactions that form the eval (test) split, read only by the
+    #: Evaluator gate and the final report.
     eval_fraction: float = 0.15
-    #: "time": the latest interactions are the eval split (what production
-    #: faces). "random": a seeded random sample is (the TensorFlow Recommenders
-    #: tutorial protocol, for comparison with published MovieLens figures:
-    #: eval_fraction 0.2, split_seed 42).
+    #: Fraction of the remaining (training) interactions carved out as the
+    #: validation split: early stopping, the score terms' fits, baselines'
+    #: tuning and every design choice use it.
+    validation_fraction: float = 0.15
+    #: "time": the latest interactions are the eval split and the latest of the
+    #: rest the validation split (what production faces). "random": seeded
+    #: random samples are (the usual MovieLens 100K protocol: eval_fraction 0.2).
     split: str = "time"
     split_seed: int = 42
     #: Cap on train examples written (0 = all); an even sample over time is kept
     #: and the summary says how many were left out.
     max_train_examples: int = 0
-    #: Cap on eval examples written (0 = all), sampled the same way. Evaluation
-    #: runs BERT over every eval example, so this bounds the Evaluator's time.
+    #: Cap on eval examples and on validation examples written (0 = all), each
+    #: sampled the same way. Evaluation runs BERT over every eval example, so
+    #: this bounds the Evaluator's time.
     max_eval_examples: int = 3000
 
 
@@ -231,9 +236,12 @@ class EvalConfig:
     #: ... and may not be worse than the last blessed model by more than this
     #: (absolute) on either metric.
     max_recall_drop: float = 0.01
-    #: L2 regularisation of the EASE baseline in ``bertrec evaluate`` (Steck's
-    #: MovieLens setting is 500).
-    ease_l2: float = 500.0
+    #: The validation metric ``bertrec evaluate`` tunes its baselines' hyper-
+    #: parameters by (EASE's ridge, the recent-popularity window, the text
+    #: baseline's recency decay, the id two-tower's epochs): recall@k, ndcg@k or mrr@k.
+    tune_metric: str = "ndcg@10"
+    #: Resamples of the paired bootstrap behind the report's 95% intervals.
+    bootstrap_samples: int = 1000
 
 
 @dataclasses.dataclass
@@ -362,6 +370,7 @@ class Config:
             (self.data.history_length >= 1, "data.history_length must be >= 1"),
             (self.data.max_history_items >= self.data.history_length, "data.max_history_items must be >= data.history_length"),
             (0.0 < self.data.eval_fraction < 1.0, "data.eval_fraction must be in (0, 1)"),
+            (0.0 < self.data.validation_fraction < 1.0, "data.validation_fraction must be in (0, 1)"),
             (self.data.split in ("time", "random"), "data.split must be 'time' or 'random'"),
             (self.model.encoder in ("minilm", "tiny"), "model.encoder must be 'minilm' or 'tiny'"),
             (self.model.query_sequence_length >= 8, "model.query_sequence_length must be >= 8"),
@@ -374,6 +383,9 @@ class Config:
             (self.model.item_item_max_items >= 2, "model.item_item_max_items must be >= 2"),
             (1 <= self.serve.top_k <= self.serve.retrieve_k, "need 1 <= serve.top_k <= serve.retrieve_k"),
             (self.evaluate.recall_k <= self.serve.retrieve_k, "evaluate.recall_k must be <= serve.retrieve_k"),
+            (re.fullmatch(r"(recall|ndcg|mrr)@[1-9][0-9]*", self.evaluate.tune_metric) is not None,
+             "evaluate.tune_metric must be recall@k, ndcg@k or mrr@k"),
+            (self.evaluate.bootstrap_samples >= 100, "evaluate.bootstrap_samples must be >= 100"),
             (self.serve.max_batch_size >= 1, "serve.max_batch_size must be >= 1"),
             (self.serve.max_candidates >= 1, "serve.max_candidates must be >= 1"),
             (self.serve.max_input_bytes >= 16, "serve.max_input_bytes must be >= 16"),

@@ -60,6 +60,10 @@ EVAL_RANKED_HIT = "ranked_hit"
 EVAL_RANKED_NDCG = "ranked_ndcg"
 EVAL_RANKED_RECIPROCAL_RANK = "ranked_reciprocal_rank"
 
+#: A catalogue row's timestamp when the item's release time is unknown (any
+#: other value, 0 and pre-1970 times included, is a real release time).
+UNKNOWN_RELEASE = -(2**63)
+
 HISTORY_ID_SEPARATOR = " "
 HISTORY_TEXT_SEPARATOR = " ; "
 TAG_SEPARATOR = "|"
@@ -77,10 +81,21 @@ USER_VOCAB = "user_id_vocab"
 ITEM_VOCAB = "item_id_vocab"
 
 # Split names written by data preparation and read by the pipeline.
+# ``validation`` is carved out of the training data (tuning, early stopping,
+# score-term fits); ``eval`` is the test split, read only by the Evaluator gate
+# and the final report.
 TRAIN_SPLIT = "train"
+VALIDATION_SPLIT = "validation"
 EVAL_SPLIT = "eval"
 CATALOGUE_SPLIT = "catalogue"
-SPLITS = (TRAIN_SPLIT, EVAL_SPLIT, CATALOGUE_SPLIT)
+SPLITS = (TRAIN_SPLIT, VALIDATION_SPLIT, EVAL_SPLIT, CATALOGUE_SPLIT)
+#: The interaction splits whose interactions an example of each split may see
+#: as its history: never its own split's (nor any later split's) pairs.
+CONTEXT_SPLITS = {
+    TRAIN_SPLIT: (TRAIN_SPLIT,),
+    VALIDATION_SPLIT: (TRAIN_SPLIT,),
+    EVAL_SPLIT: (TRAIN_SPLIT, VALIDATION_SPLIT),
+}
 
 
 def join_history_text(titles) -> str:

@@ -12,6 +12,8 @@ import sys
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
 import pytest
 
+from bertrec import features as F
+
 from trainer.distribution import configure_logical_cpus
 
 # Before any TensorFlow work: two logical CPU devices, so MirroredStrategy in the
@@ -54,6 +56,22 @@ def run_bertrec(args, config_path=None, check=True, timeout=1500):
     if check and result.returncode != 0:
         raise AssertionError(f"bertrec {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result
+
+
+def held_out_leaks(splits):
+    """Every way a held-out (user, item) pair reaches an input: (split of the
+    leaking example, the pair's split, the pair). Empty when nothing leaks."""
+    leaks = []
+    for held_out in (F.VALIDATION_SPLIT, F.EVAL_SPLIT):
+        pairs = {(e[F.USER_ID], e[F.ITEM_ID]) for e in splits[held_out]}
+        readers = [s for s, sources in F.CONTEXT_SPLITS.items() if held_out not in sources]
+        for split in readers:
+            for e in splits[split]:
+                seen = {(e[F.USER_ID], h) for h in e[F.HISTORY_ITEM_IDS].split()}
+                if split == F.TRAIN_SPLIT:  # a training example's target is an input too
+                    seen.add((e[F.USER_ID], e[F.ITEM_ID]))
+                leaks += [(split, held_out, pair) for pair in seen & pairs]
+    return leaks
 
 
 @pytest.fixture(scope="session")

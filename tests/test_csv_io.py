@@ -11,9 +11,10 @@ def _write(path, text):
 
 def test_reads_valid_files(tmp_path):
     items = csv_io.read_items(_write(tmp_path / "items.csv", 'item_id,title,description,tags\ni1,"A  Title",d,"a| b"\n'))
-    assert items == [{"item_id": "i1", "title": "A Title", "description": "d", "tags": "a|b", "release_timestamp": 0}]
-    text = "item_id,title,description,tags,release_timestamp\ni1,t,d,x,86400\ni2,t,d,x,\n"
-    assert [i["release_timestamp"] for i in csv_io.read_items(_write(tmp_path / "dated.csv", text))] == [86400, 0]
+    assert items == [{"item_id": "i1", "title": "A Title", "description": "d", "tags": "a|b", "release_timestamp": None}]
+    # Before 1970 and the epoch itself are real release times; only an empty field is unknown.
+    text = "item_id,title,description,tags,release_timestamp\ni1,t,d,x,86400\ni2,t,d,x,\ni3,t,d,x,-1000\ni4,t,d,x,0\n"
+    assert [i["release_timestamp"] for i in csv_io.read_items(_write(tmp_path / "dated.csv", text))] == [86400, None, -1000, 0]
     rows = csv_io.read_interactions(_write(tmp_path / "interactions.csv", "user_id,item_id,rating,timestamp\nu,i1,4.5,10\n"), {"i1"})
     assert rows[0]["rating"] == 4.5 and rows[0]["timestamp"] == 10
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bertrec import features as F
 from trainer import freshness
 
 DAY = freshness.DAY
@@ -10,9 +11,11 @@ NOW = 1_000 * DAY
 
 
 def test_items_fall_in_the_bucket_of_their_age_at_request_time():
-    released = np.array([0, NOW + 1, NOW, NOW - 7 * DAY + 1, NOW - 7 * DAY, NOW - 100 * DAY, NOW - 400 * DAY])
+    released = np.array([F.UNKNOWN_RELEASE, NOW + 1, NOW, NOW - 7 * DAY + 1, NOW - 7 * DAY, NOW - 100 * DAY,
+                         NOW - 400 * DAY, 0, -30 * 365 * DAY])
     names = [freshness.BUCKET_NAMES[b] for b in freshness.buckets(tf.constant([NOW]), tf.constant(released)).numpy()[0]]
-    assert names == ["unknown", "unreleased", "0-7d", "0-7d", "7-30d", "90-365d", "365d+"]
+    # The epoch and times before 1970 are release times like any other.
+    assert names == ["unknown", "unreleased", "0-7d", "0-7d", "7-30d", "90-365d", "365d+", "365d+", "365d+"]
     # Per-request candidates [B, M] and requests at different times.
     per_request = freshness.buckets(tf.constant([NOW, NOW + 10 * DAY]), tf.constant([[NOW + 1], [NOW + 1]])).numpy()
     assert [freshness.BUCKET_NAMES[b] for b in per_request[:, 0]] == ["unreleased", "7-30d"]

@@ -1,6 +1,7 @@
 import gzip
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -8,6 +9,7 @@ from bertrec import features as F
 from bertrec.config import DataConfig, GeneratorConfig
 from bertrec.data import generate, prepare
 from bertrec.data.csv_io import DataError
+from conftest import held_out_leaks
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +36,12 @@ def test_history_holds_only_strictly_earlier_items_most_recent_first():
         {"user_id": "u", "item_id": "i3", "rating": 5.0, "timestamp": 3},
         {"user_id": "u", "item_id": "i0", "rating": 5.0, "timestamp": 4},  # re-consumed
     ]
-    splits, _, _ = _examples(ITEMS, interactions, eval_fraction=0.01, history_length=1, max_history_items=2)
-    rows = sorted(splits[F.TRAIN_SPLIT] + splits[F.EVAL_SPLIT], key=lambda e: (e[F.TIMESTAMP], e[F.ITEM_ID]))
+    splits, _, _ = _examples(ITEMS, interactions, eval_fraction=0.01, validation_fraction=0.01, history_length=1,
+                             max_history_items=2)
+    # Only the last interaction is held out (eval); a validation one precedes it.
+    assert [e[F.ITEM_ID] for e in splits[F.EVAL_SPLIT]] == ["i0"]
+    assert [e[F.ITEM_ID] for e in splits[F.VALIDATION_SPLIT]] == ["i3"]
+    rows = sorted(sum((splits[s] for s in F.CONTEXT_SPLITS), []), key=lambda e: (e[F.TIMESTAMP], e[F.ITEM_ID]))
     histories = [(e[F.ITEM_ID], e[F.HISTORY_ITEM_IDS]) for e in rows]
     assert histories == [("i0", ""), ("i1", "i0"), ("i2", "i0"), ("i3", "i2 i1"), ("i0", "i3 i2")]
     # The text reads only the history_length most recent of the ids.
@@ -48,8 +54,12 @@ def test_split_is_by_time_and_catalogue_has_every_item(small_data):
     items = csv_io.read_items(os.path.join(small_data, "items.csv"))
     interactions = csv_io.read_interactions(os.path.join(small_data, "interactions.csv"), {i["item_id"] for i in items})
     splits, cutoff, _ = prepare.build_examples(items, interactions, DataConfig(eval_fraction=0.2, max_eval_examples=0))
-    assert max(e[F.TIMESTAMP] for e in splits[F.TRAIN_SPLIT]) < cutoff <= min(e[F.TIMESTAMP] for e in splits[F.EVAL_SPLIT])
-    assert len(splits[F.TRAIN_SPLIT]) + len(splits[F.EVAL_SPLIT]) == len(interactions)  # nothing dropped
+    train, validation, test = (splits[s] for s in (F.TRAIN_SPLIT, F.VALIDATION_SPLIT, F.EVAL_SPLIT))
+    assert max(e[F.TIMESTAMP] for e in validation) < cutoff <= min(e[F.TIMESTAMP] for e in test)
+    # Validation is the end of the training period.
+    assert max(e[F.TIMESTAMP] for e in train) < min(e[F.TIMESTAMP] for e in validation)
+    assert abs(len(validation) - 0.15 * (len(train) + len(validation))) <= 2
+    assert len(train) + len(validation) + len(test) == len(interactions)  # nothing dropped
     assert sorted(e[F.ITEM_ID] for e in splits[F.CATALOGUE_SPLIT]) == sorted(i["item_id"] for i in items)
 
 
@@ -66,9 +76,10 @@ def test_random_split_is_a_seeded_sample_and_histories_stay_in_the_past(small_da
     def keys(rows):
         return sorted((e[F.USER_ID], e[F.ITEM_ID], e[F.TIMESTAMP]) for e in rows)
 
-    assert len(splits[F.TRAIN_SPLIT]) + len(splits[F.EVAL_SPLIT]) == len(interactions)
+    assert sum(len(splits[s]) for s in F.CONTEXT_SPLITS) == len(interactions)
     assert abs(len(splits[F.EVAL_SPLIT]) - 0.2 * len(interactions)) <= 1
     assert keys(splits[F.EVAL_SPLIT]) == keys(again[F.EVAL_SPLIT]) != keys(other[F.EVAL_SPLIT])
+    assert keys(splits[F.VALIDATION_SPLIT]) == keys(again[F.VALIDATION_SPLIT]) != keys(other[F.VALIDATION_SPLIT])
     # Not a time split: eval reaches back into train's period.
     assert min(e[F.TIMESTAMP] for e in splits[F.EVAL_SPLIT]) < max(e[F.TIMESTAMP] for e in splits[F.TRAIN_SPLIT])
     times = {}
@@ -77,6 +88,26 @@ def test_random_split_is_a_seeded_sample_and_histories_stay_in_the_past(small_da
     for e in splits[F.EVAL_SPLIT][:200]:
         for h in filter(None, e[F.HISTORY_ITEM_IDS].split()):
             assert min(times[e[F.USER_ID]][h]) < e[F.TIMESTAMP]
+
+
+@pytest.mark.parametrize("split", ["time", "random"])
+def test_no_held_out_pair_reaches_any_input(split):
+    # Users never take an item twice here, so a (user, item) pair is one interaction.
+    data = generate.generate(GeneratorConfig(num_items=400, num_users=80, num_interactions=3000, seed=3))
+    for n, r in enumerate(data.interactions):
+        r["_row"] = n + 2
+    splits, _, _ = prepare.build_examples(data.items, data.interactions, DataConfig(split=split, max_eval_examples=0))
+    assert len(splits[F.EVAL_SPLIT]) > 300 and len(splits[F.VALIDATION_SPLIT]) > 300
+    assert held_out_leaks(splits) == []
+    # Held-out examples still have a context to go on: the user's training interactions.
+    assert np.mean([bool(e[F.HISTORY_ITEM_IDS]) for e in splits[F.EVAL_SPLIT]]) > 0.9
+    # The check itself can fail: the old rule (every earlier interaction is history) leaks.
+    leaky = {name: [dict(e) for e in rows] for name, rows in splits.items()}
+    times = {(r["user_id"], r["item_id"]): r["timestamp"] for r in data.interactions}
+    for e in leaky[F.EVAL_SPLIT]:
+        earlier = sorted((t, i) for (u, i), t in times.items() if u == e[F.USER_ID] and t < e[F.TIMESTAMP])
+        e[F.HISTORY_ITEM_IDS] = " ".join(i for _, i in reversed(earlier))
+    assert any(held == F.EVAL_SPLIT for _, held, _ in held_out_leaks(leaky))
 
 
 def test_prepare_writes_splits_and_skips_when_unchanged(small_data, tmp_path):

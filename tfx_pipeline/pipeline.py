@@ -1,9 +1,9 @@
 """The bertrec DAG: which component feeds which. Runners live beside it.
 
-ImportExampleGen (train / eval / catalogue splits prepared by ``bertrec data prepare``)
+ImportExampleGen (train / validation / eval / catalogue splits prepared by ``bertrec data prepare``)
   -> StatisticsGen -> ImportSchemaGen (curated schema) -> ExampleValidator -> AnomaliesGate
   -> Transform (transforms/preprocessing.py; analyzed on train, applied to all splits)
-  -> Trainer (trainer/task.py; reads the catalogue split of the transformed examples)
+  -> Trainer (trainer/task.py; validates on the validation split, reads the catalogue split)
   -> Evaluator (TFMA on the eval split, baseline = latest blessed model)
   -> Pusher (versioned SavedModel directory watched by TF Serving)
 """
@@ -21,7 +21,8 @@ from bertrec.config import Config
 from tfx_pipeline import pusher
 from tfx_pipeline.anomalies_gate import AnomaliesGate
 from tfx_pipeline.evaluation import eval_config
-from trainer.task import trainer_config
+from bertrec.data.prepare import prepared_split_fingerprint
+from trainer.task import SPLIT_FINGERPRINT_KEY, trainer_config
 from transforms.preprocessing import transform_config
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
@@ -101,9 +102,15 @@ def create_pipeline(
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=[F.TRAIN_SPLIT], num_steps=config.train.train_steps),
-        # The catalogue split rides along with eval; run_fn tells them apart.
-        eval_args=tfx.proto.EvalArgs(splits=[F.EVAL_SPLIT, F.CATALOGUE_SPLIT], num_steps=config.train.validation_steps),
-        custom_config=with_fingerprint(trainer_config(config), TRAINER_SOURCES),
+        # The catalogue split rides along with validation; run_fn tells them apart.
+        # The eval (test) split is for the Evaluator alone.
+        eval_args=tfx.proto.EvalArgs(
+            splits=[F.VALIDATION_SPLIT, F.CATALOGUE_SPLIT], num_steps=config.train.validation_steps
+        ),
+        custom_config=with_fingerprint(
+            {**trainer_config(config), SPLIT_FINGERPRINT_KEY: prepared_split_fingerprint(examples_dir)},
+            TRAINER_SOURCES,
+        ),
     )
 
     model_resolver = tfx.dsl.Resolver(

@@ -6,7 +6,8 @@ item prior, which is one number per item for all time. The freshness term adds
 ``bias[bucket(request_time - release_time)]`` to both stages' scores, the
 bucket one of:
 
-- release time unknown (0 in the catalogue: ``release_timestamp`` empty);
+- release time unknown (``features.UNKNOWN_RELEASE`` in the catalogue:
+  ``release_timestamp`` empty);
 - not yet released at request time;
 - released 0-7, 7-30, 30-90, 90-365 or over 365 days before.
 
@@ -25,6 +26,7 @@ from typing import Dict
 import numpy as np
 import tensorflow as tf
 
+from bertrec import features as F
 from trainer import likelihood
 
 DAY = 86_400
@@ -39,15 +41,18 @@ PSEUDO_COUNT = 0.5
 
 def buckets(request_time: tf.Tensor, released: tf.Tensor) -> tf.Tensor:
     """Age buckets [B, M] (int32) of items released at ``released`` [M] (or [B, M],
-    0 = unknown) for requests at ``request_time`` [B] (seconds)."""
+    ``features.UNKNOWN_RELEASE`` = unknown) for requests at ``request_time`` [B] (seconds)."""
     released = tf.cast(released, tf.int64)
     if released.shape.rank == 1:
         released = released[tf.newaxis, :]
-    age = tf.cast(tf.cast(request_time, tf.int64)[:, tf.newaxis] - released, tf.float32) / DAY
+    request_time = tf.cast(request_time, tf.int64)[:, tf.newaxis]
+    known = tf.not_equal(released, F.UNKNOWN_RELEASE)
+    # Unknown times age as 0 here (no int64 overflow) and take the unknown bucket below.
+    age = tf.cast(request_time - tf.where(known, released, request_time), tf.float32) / DAY
     edges = tf.constant((0.0,) + tuple(float(e) for e in AGE_EDGES_DAYS))
     # Released items: 2 + how many edges after 0 their age reaches.
     released_bucket = 1 + tf.reduce_sum(tf.cast(age[..., tf.newaxis] >= edges, tf.int32), axis=-1)
-    return tf.where(released > 0, released_bucket, UNKNOWN)
+    return tf.where(known, released_bucket, UNKNOWN)
 
 
 class Freshness(tf.keras.layers.Layer):

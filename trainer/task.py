@@ -2,13 +2,13 @@
 
 Trains the recommender under MirroredStrategy, logs to TensorBoard in the
 Trainer's run directory, embeds the whole catalogue with the trained candidate
-tower, fits the score terms (history affinity, freshness, item-item) on
-training examples drawn like the held-out ones and exports the self-contained
-serving model (see ``trainer/export.py``).
+tower, fits the score terms (history affinity, freshness, item-item) on the
+validation split and exports the self-contained serving model (see
+``trainer/export.py``). The eval (test) split never reaches the Trainer.
 
-The catalogue arrives as the ``catalogue`` split of the transformed examples
-(an artifact recorded in ML Metadata): the pipeline asks the Trainer for it
-through ``eval_args.splits``, after the eval split.
+The validation and catalogue splits of the transformed examples (artifacts
+recorded in ML Metadata) arrive through ``eval_args.splits``; run_fn tells
+them apart.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from bertrec import features as F
 from bertrec.config import Config
-from trainer import affinity, distribution, export, freshness, inputs, item_item, likelihood, priors
+from trainer import distribution, export, inputs, item_item, priors, score_terms
 from trainer.model import Recommender
 from transforms.preprocessing import NUM_OOV_BUCKETS
 
@@ -39,7 +39,7 @@ def _split_pattern(patterns, split: str) -> str:
 
 def read_catalogue(dataset: tf.data.Dataset) -> dict:
     """The transformed catalogue split as numpy: ids, titles, vocabulary indices,
-    tokens, release times (0: unknown)."""
+    tokens, release times (``features.UNKNOWN_RELEASE``: unknown)."""
     columns = {"ids": F.ITEM_KEY, "titles": F.ITEM_SHORT_TEXT, "vocab_index": F.ITEM_INDEX, "tokens": F.ITEM_TOKENS,
                "released": F.TIMESTAMP}
     parts = {name: [] for name in columns}
@@ -77,20 +77,11 @@ def make_optimizer(model: Recommender, t) -> tf.keras.optimizers.Optimizer:
     return tfrs.experimental.optimizers.CompositeOptimizer(groups)
 
 
-#: Rounds of fitting each score term given the others (two settle them).
-FIT_ROUNDS = 2
-
-
-def fit_sample(timestamps: np.ndarray, config: Config) -> np.ndarray:
-    """Positions (sorted) of the ``train.affinity_fit_examples`` training examples
-    the score terms are fitted on, drawn like the held-out ones: the most recent
-    for a time split (the future comes next), a seeded random sample for a random split."""
-    count = min(config.train.affinity_fit_examples, len(timestamps))
-    if config.data.split == "time":
-        chosen = np.argsort(timestamps, kind="stable")[len(timestamps) - count :]
-    else:
-        chosen = np.random.RandomState(config.train.seed).choice(len(timestamps), size=count, replace=False)
-    return np.sort(chosen)
+def fit_sample(count: int, config: Config) -> np.ndarray:
+    """Positions (sorted) of the at most ``train.affinity_fit_examples`` of the
+    ``count`` validation examples the score terms are fitted on (a seeded sample)."""
+    size = min(config.train.affinity_fit_examples, count)
+    return np.sort(np.random.RandomState(config.train.seed).choice(count, size=size, replace=False))
 
 
 def interaction_rows(log: dict, catalogue: dict, num_items: int) -> tuple:
@@ -111,11 +102,11 @@ def item_item_weights(users: np.ndarray, items: np.ndarray, config: Config, num_
 
 
 def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, config: Config,
-                    item_item_fit_weights=None) -> dict:
+                    ease_weights=None) -> dict:
     """Fits the enabled score terms (history affinity, freshness, item-item), each
     given the others, on ``examples`` (transformed feature columns of the
-    ``fit_sample`` rows) against the embedded catalogue; the item-item term uses
-    ``item_item_fit_weights`` (columns, weights), learnt without the fit examples.
+    ``fit_sample`` validation rows) against the embedded catalogue; the item-item
+    term uses ``ease_weights`` (columns, weights) of the training log.
     Returns what was chosen, for the training summary."""
     row = {item: r for r, item in enumerate(catalogue["ids"])}
     separator = F.HISTORY_ID_SEPARATOR.encode()
@@ -124,51 +115,24 @@ def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, config:
         for ids in examples[F.HISTORY_ITEM_IDS]
     ]
     targets = np.array([row[i] for i in examples[F.ITEM_KEY]])
-    excluded = likelihood.excluded_rows(len(row), histories, targets)
     query = embed(model.query_tower, examples[F.QUERY_TOKENS], examples[F.USER_INDEX])
     scores = model.retrieval_scores(query, catalogue["embeddings"], catalogue["priors"]).numpy()
-
-    # name -> fit(the other terms' scores) -> (term [M, N], summary entry)
-    fitters = {}
-    if config.model.history_affinity:
-        density = affinity.densities(catalogue["embeddings"], histories)
-
-        def fit_affinity(others):
-            fit = affinity.fit(model.history_affinity, others, density, excluded, targets)
-            return fit.term, {"scale": fit.scale, "bandwidth": fit.bandwidth}
-
-        fitters["history_affinity"] = fit_affinity
-    if config.model.freshness:
-        def fit_freshness(others):
-            fit = freshness.fit(model.freshness, others, examples[F.TIMESTAMP], catalogue["released"], excluded, targets)
-            return fit.term, {"bias": fit.bias}
-
-        fitters["freshness"] = fit_freshness
-    if item_item_fit_weights is not None:
-        unscaled = item_item.scores(*item_item_fit_weights, histories)
-
-        def fit_item_item(others):
-            fit = item_item.fit(unscaled, others, excluded, targets)
-            return fit.term, {"scale": fit.scale}
-
-        fitters["item_item"] = fit_item_item
-    terms = {name: 0.0 for name in fitters}
-    summary = {}
-    # Each term is fitted given the others; with one term, one round settles it.
-    for _ in range(FIT_ROUNDS if len(fitters) > 1 else 1):
-        for name, fit in fitters.items():
-            terms[name], summary[name] = fit(scores + sum(v for other, v in terms.items() if other != name))
-    summary["score_terms_fit"] = {
-        "examples": len(targets),
-        "log_likelihood_without": round(likelihood.mean_log_likelihood(scores, excluded, targets), 4),
-        "log_likelihood": round(likelihood.mean_log_likelihood(scores + sum(terms.values()), excluded, targets), 4),
-    }
+    m = config.model
+    _, summary = score_terms.fit(
+        scores, histories, targets,
+        affinity_layer=model.history_affinity if m.history_affinity else None, embeddings=catalogue["embeddings"],
+        freshness_layer=model.freshness if m.freshness else None, request_times=examples[F.TIMESTAMP],
+        released=catalogue["released"], ease_weights=ease_weights,
+    )
     return summary
 
 
 #: Config sections the Trainer reads; only these are its custom_config, so that
 #: e.g. a changed work directory does not re-train.
 TRAINER_SECTIONS = ("data", "model", "train", "serve", "evaluate")
+#: custom_config key of the prepared examples' split fingerprint
+#: (``bertrec.data.prepare.split_fingerprint``), recorded in ``training.json``.
+SPLIT_FINGERPRINT_KEY = "_split_fingerprint"
 
 
 def trainer_config(config: Config) -> dict:
@@ -179,6 +143,7 @@ def trainer_config(config: Config) -> dict:
 def run_fn(fn_args: FnArgs) -> None:
     """Trains, embeds the catalogue and exports the serving model."""
     config = Config.from_dict(fn_args.custom_config, source="Trainer custom_config")
+    split_fingerprint = fn_args.custom_config.get(SPLIT_FINGERPRINT_KEY)
     t = config.train
     tf.keras.utils.set_random_seed(t.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -189,7 +154,8 @@ def run_fn(fn_args: FnArgs) -> None:
         return inputs.transformed_dataset([pattern], fn_args.data_accessor, tf_transform_output, **kwargs)
 
     train_ds = dataset(fn_args.train_files[0], batch_size=t.batch_size, shuffle=True, seed=t.seed)
-    eval_ds = dataset(_split_pattern(fn_args.eval_files, F.EVAL_SPLIT), batch_size=t.batch_size, shuffle=False)
+    validation_pattern = _split_pattern(fn_args.eval_files, F.VALIDATION_SPLIT)
+    validation_ds = dataset(validation_pattern, batch_size=t.batch_size, shuffle=False)
 
     log = inputs.read_features(
         fn_args.train_files, fn_args.data_accessor, tf_transform_output, [F.USER_INDEX, F.ITEM_INDEX, F.TIMESTAMP]
@@ -200,7 +166,7 @@ def run_fn(fn_args: FnArgs) -> None:
     )
     # Freshness ages items by their release times, new releases included:
     # with it, the new-item prior would boost them twice.
-    ages_known = config.model.freshness and bool((catalogue["released"] > 0).any())
+    ages_known = config.model.freshness and bool((catalogue["released"] != F.UNKNOWN_RELEASE).any())
     unseen_item_prior = 0.0
     if config.model.new_item_prior and config.data.split == "time" and not ages_known:
         unseen_item_prior = priors.new_item_boost(log[F.ITEM_INDEX], log[F.TIMESTAMP], config.data.eval_fraction)
@@ -219,12 +185,14 @@ def run_fn(fn_args: FnArgs) -> None:
         train_ds,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        validation_data=eval_ds,
+        validation_data=validation_ds,
         validation_steps=t.validation_steps,
         callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
         verbose=2,
     )
     summary = {
+        # Which data and held-out split the model was trained for (``bertrec evaluate`` checks it).
+        "split_fingerprint": split_fingerprint,
         "steps": epochs * steps_per_epoch,
         "batch_size": t.batch_size,
         "replicas": strategy.num_replicas_in_sync,
@@ -244,24 +212,21 @@ def run_fn(fn_args: FnArgs) -> None:
     item_item_term = None
     if m.history_affinity or m.freshness or m.item_item:
         start = time.time()
+        # The validation split, drawn like the held-out one: its histories hold
+        # training interactions only, so the terms are fitted as they will be used.
+        columns = [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS, F.TIMESTAMP]
+        count = len(inputs.read_features([validation_pattern], fn_args.data_accessor, tf_transform_output,
+                                         [F.TIMESTAMP])[F.TIMESTAMP])
         # Wide columns (query tokens, whole histories) for the fit sample only.
-        sample = fit_sample(log[F.TIMESTAMP], config)
-        examples = inputs.read_features(
-            fn_args.train_files, fn_args.data_accessor, tf_transform_output,
-            [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS], rows=sample,
-        )
-        examples[F.TIMESTAMP] = log[F.TIMESTAMP][sample]
-        fit_weights = None
+        examples = inputs.read_features([validation_pattern], fn_args.data_accessor, tf_transform_output, columns,
+                                        rows=fit_sample(count, config))
+        ease_weights = None
         if m.item_item:
             users, items = interaction_rows(log, catalogue, num_items)
-            others = np.ones(len(items), dtype=bool)
-            others[sample] = False
-            fit_weights = item_item_weights(users[others], items[others], config, len(catalogue["ids"]))
-        summary.update(fit_score_terms(model, catalogue, examples, config, fit_weights))
+            ease_weights = item_item_weights(users, items, config, len(catalogue["ids"]))
+        summary.update(fit_score_terms(model, catalogue, examples, config, ease_weights))
         if summary.get("item_item", {}).get("scale"):
-            item_item_term = item_item.ItemItem(
-                *item_item_weights(users, items, config, len(catalogue["ids"])), scale=summary["item_item"]["scale"]
-            )
+            item_item_term = item_item.ItemItem(*ease_weights, scale=summary["item_item"]["scale"])
         summary["score_terms_fit"]["seconds"] = round(time.time() - start, 1)
         logging.info("bertrec: score terms fitted: %s", summary)
     server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config,

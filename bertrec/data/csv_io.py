@@ -8,8 +8,9 @@ Input format (UTF-8, header row, comma-separated, RFC 4180 quoting):
     ``description``        may be empty
     ``tags``               tags separated by ``|``; may be empty
     ``release_timestamp``  optional column; integer seconds since the epoch when
-                           the item became available (empty or absent: unknown);
-                           the model's freshness term reads it
+                           the item became available (negative before 1970;
+                           empty or absent: unknown); the model's freshness
+                           term reads it
 
 ``interactions.csv`` (required)
     ``user_id``    non-empty
@@ -119,7 +120,7 @@ def _parse_number(name: str, row: Dict[str, str], field: str, kind) -> float:
 
 def read_items(path: str) -> List[Dict[str, object]]:
     """Validated items: item_id, title (whitespace collapsed), description, tags,
-    release_timestamp (integer seconds; 0 where the optional column is absent or empty)."""
+    release_timestamp (integer seconds; None where the optional column is absent or empty)."""
     name = os.path.basename(path)
     items, seen = [], {}
     for row in _read(path, REQUIRED_ITEM_COLUMNS):
@@ -130,7 +131,7 @@ def read_items(path: str) -> List[Dict[str, object]]:
             "description": " ".join(row["description"].split()),
             "tags": "|".join(t.strip() for t in row["tags"].split("|") if t.strip()),
             "release_timestamp": (
-                _parse_number(name, row, "release_timestamp", int) if (row.get("release_timestamp") or "").strip() else 0
+                _parse_number(name, row, "release_timestamp", int) if (row.get("release_timestamp") or "").strip() else None
             ),
         })
     if not items:

@@ -1,22 +1,30 @@
 """From CSV files to the pipeline's input: one tf.Example per interaction.
 
+Interactions are split three ways. ``data.split = "time"`` (what production
+faces): the latest ``eval_fraction`` of interactions by timestamp are the eval
+(test) split, and the latest ``validation_fraction`` of the rest are the
+validation split; the remaining ones train. ``data.split = "random"``: seeded
+random samples of the same sizes. Validation is what every choice is made on
+(early stopping, fitted score terms, baselines' hyper-parameters); the eval
+split is read only by the Evaluator gate and the final report.
+
 Each example's user side is that user's most recent *earlier* interactions,
 most recent first: their item ids (at most ``max_history_items``) and the
-titles of the first ``history_length`` as text. Only interactions
-with a strictly smaller timestamp count, and the target item itself is never
-part of its own history, so no example sees its label or its future.
+titles of the first ``history_length`` as text. Only interactions with a
+strictly smaller timestamp count, the target item is never part of its own
+history, and only interactions of the splits the example may see count
+(``features.CONTEXT_SPLITS``): train and validation examples see training
+interactions, eval examples training and validation ones. So no held-out pair
+ever reaches an input, and every model is given the same context.
 
-Train/eval are split by time: the latest ``eval_fraction`` of interactions (by
-timestamp) form the eval split, so evaluation asks the model to predict the
-future from the past, as in production. ``data.split = "random"`` instead puts
-a seeded random ``eval_fraction`` of interactions in eval (the TFRS tutorial's
-MovieLens protocol); histories still hold only strictly earlier interactions. A third split, ``catalogue``, holds
-one row per item (all items, including those first seen after the cut-off),
-its timestamp the item's release time (0 when unknown).
+A fourth split, ``catalogue``, holds one row per item (all items, including
+those first seen after the cut-off), its timestamp the item's release time
+(``features.UNKNOWN_RELEASE`` when unknown).
 
-Output: ``<out_dir>/{train,eval,catalogue}/data.tfrecord.gz`` and
-``<out_dir>/summary.json``. Preparation is skipped when the inputs and the data
-config are unchanged, so TFX's cache sees the same files and skips ExampleGen.
+Output: ``<out_dir>/{train,validation,eval,catalogue}/data.tfrecord.gz`` and
+``<out_dir>/summary.json`` (with the split fingerprint a trained model records).
+Preparation is skipped when the inputs and the data config are unchanged, so
+TFX's cache sees the same files and skips ExampleGen.
 """
 from __future__ import annotations
 
@@ -48,53 +56,107 @@ class Prepared:
     skipped: bool
 
 
-def _fingerprint(paths: List[str], data_config: DataConfig) -> str:
-    digest = hashlib.sha256(json.dumps(dataclasses.asdict(data_config), sort_keys=True).encode())
-    digest.update(b"format-v2")
+#: The data settings that decide which interactions are held out.
+SPLIT_SETTINGS = ("split", "eval_fraction", "validation_fraction", "split_seed")
+
+
+def _digest(paths: List[str], settings: dict, version: bytes) -> str:
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    digest.update(version)
     for path in paths:
-        digest.update(path.encode())
+        digest.update(os.path.basename(path).encode())
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
 
 
+def _fingerprint(paths: List[str], data_config: DataConfig) -> str:
+    """Changes with the input files or any data knob: preparation re-runs."""
+    return _digest(paths, dataclasses.asdict(data_config), b"format-v3")
+
+
+def input_paths(data_dir: str) -> List[str]:
+    """The CSV files preparation reads from ``data_dir`` (users.csv when present)."""
+    paths = [os.path.join(data_dir, name) for name in ("items.csv", "interactions.csv")]
+    users = os.path.join(data_dir, "users.csv")
+    return paths + ([users] if os.path.exists(users) else [])
+
+
+def split_fingerprint(data_dir: str, data_config: DataConfig) -> str:
+    """Identifies the data and which of its interactions are held out (not the
+    caps or history settings): a trained model records it, and ``bertrec
+    evaluate`` refuses a model whose split differs from the one it reports on."""
+    settings = {name: getattr(data_config, name) for name in SPLIT_SETTINGS}
+    return _digest(input_paths(data_dir), settings, b"split-v1")[:16]
+
+
+def assign_splits(interactions, data_config: DataConfig):
+    """Each interaction's split (train / validation / eval) and the eval cut-off time.
+
+    Time split: the latest ``eval_fraction`` of interactions are eval, and the
+    latest ``validation_fraction`` of the rest are validation. Random split:
+    seeded random samples of the same sizes. Returns ({row: split}, cutoff)
+    with cutoff 0 for a random split.
+    """
+    def latest(rows, fraction):
+        # The last ``fraction`` of ``rows`` (in split order): at least one row, and one left before them.
+        return rows[max(1, min(len(rows) - 1, int(len(rows) * (1.0 - fraction)))):]
+
+    if data_config.split == "random":
+        order = sorted(r["_row"] for r in interactions)
+        random.Random(data_config.split_seed).shuffle(order)
+        cutoff = 0
+    else:
+        order = [r["_row"] for r in sorted(interactions, key=lambda r: (r["timestamp"], r["_row"]))]
+    held_out = latest(order, data_config.eval_fraction)
+    training = order[: len(order) - len(held_out)]
+    validation = latest(training, data_config.validation_fraction) if len(training) > 1 else []
+    if data_config.split == "time":
+        by_row = {r["_row"]: r["timestamp"] for r in interactions}
+        cutoff = by_row[held_out[0]]
+        # Ties with the cut-off time go to eval: the same moment is never split.
+        validation_cut = by_row[validation[0]] if validation else cutoff
+        split_of = {}
+        for r in interactions:
+            t = r["timestamp"]
+            split_of[r["_row"]] = F.EVAL_SPLIT if t >= cutoff else F.VALIDATION_SPLIT if t >= validation_cut else F.TRAIN_SPLIT
+        return split_of, cutoff
+    split_of = {row: F.TRAIN_SPLIT for row in training}
+    split_of.update({row: F.VALIDATION_SPLIT for row in validation})
+    split_of.update({row: F.EVAL_SPLIT for row in held_out})
+    return split_of, cutoff
+
+
 def build_examples(items, interactions, data_config: DataConfig):
     """Returns ({split: [feature dict]}, cutoff_timestamp, notes).
 
+    An example's history holds only the same user's interactions that are
+    strictly earlier and in one of ``features.CONTEXT_SPLITS[its split]``: a
+    validation example sees training interactions, an eval example training and
+    validation ones, so no held-out pair ever reaches a model's input.
     Pure function of its inputs; ``notes`` lists counted, documented handling
     (capped splits) for the summary.
     """
     by_id = {item["item_id"]: item for item in items}
-
-    timestamps = sorted(r["timestamp"] for r in interactions)
-    cut_index = min(len(timestamps) - 1, int(len(timestamps) * (1.0 - data_config.eval_fraction)))
-    cutoff = timestamps[cut_index]
-    if data_config.split == "random":
-        rows = sorted(r["_row"] for r in interactions)
-        random.Random(data_config.split_seed).shuffle(rows)
-        eval_rows = set(rows[cut_index:])
-
-        def in_eval(r):
-            return r["_row"] in eval_rows
-
-        cutoff = 0  # no time cut-off
-    else:
-
-        def in_eval(r):
-            return r["timestamp"] >= cutoff
+    split_of, cutoff = assign_splits(interactions, data_config)
 
     per_user = collections.defaultdict(list)
     for r in interactions:
         per_user[r["user_id"]].append(r)
 
-    splits = {F.TRAIN_SPLIT: [], F.EVAL_SPLIT: []}
+    splits = {name: [] for name in F.CONTEXT_SPLITS}
     for user_id in sorted(per_user):
         events = sorted(per_user[user_id], key=lambda r: (r["timestamp"], r["_row"]))
-        times = [r["timestamp"] for r in events]
+        visible = {}  # split -> (times, events) of what its examples may see
+        for split, sources in F.CONTEXT_SPLITS.items():
+            seen = [e for e in events if split_of[e["_row"]] in sources]
+            visible[split] = ([e["timestamp"] for e in seen], seen)
         for r in events:
+            split = split_of[r["_row"]]
+            times, seen = visible[split]
             # Strictly earlier events only: ties with the target are not "the past".
-            earlier = events[: bisect.bisect_left(times, r["timestamp"])]
+            earlier = seen[: bisect.bisect_left(times, r["timestamp"])]
             history = []
             for e in reversed(earlier):
                 if e["item_id"] != r["item_id"] and e["item_id"] not in history:
@@ -102,7 +164,6 @@ def build_examples(items, interactions, data_config: DataConfig):
                 if len(history) == data_config.max_history_items:
                     break
             item = by_id[r["item_id"]]
-            split = F.EVAL_SPLIT if in_eval(r) else F.TRAIN_SPLIT
             splits[split].append({
                 F.USER_ID: user_id,
                 F.HISTORY_ITEM_IDS: F.HISTORY_ID_SEPARATOR.join(history),
@@ -116,13 +177,18 @@ def build_examples(items, interactions, data_config: DataConfig):
             })
 
     notes = []
-    for split, cap in ((F.TRAIN_SPLIT, data_config.max_train_examples), (F.EVAL_SPLIT, data_config.max_eval_examples)):
+    caps = {
+        F.TRAIN_SPLIT: ("data.max_train_examples", data_config.max_train_examples),
+        F.VALIDATION_SPLIT: ("data.max_eval_examples", data_config.max_eval_examples),
+        F.EVAL_SPLIT: ("data.max_eval_examples", data_config.max_eval_examples),
+    }
+    for split, (knob, cap) in caps.items():
         rows = sorted(splits[split], key=lambda e: (e[F.TIMESTAMP], e[F.USER_ID]))
         if cap and len(rows) > cap:
             # An even stride keeps the sample spread over the whole period.
             stride = len(rows) / cap
             kept = [rows[int(i * stride)] for i in range(cap)]
-            notes.append(f"{split}: kept {cap} of {len(rows)} examples (data.max_{split}_examples)")
+            notes.append(f"{split}: kept {cap} of {len(rows)} examples ({knob})")
             rows = kept
         splits[split] = rows
 
@@ -131,12 +197,18 @@ def build_examples(items, interactions, data_config: DataConfig):
             F.USER_ID: "", F.HISTORY_ITEM_IDS: "", F.HISTORY_TEXT: "",
             F.ITEM_ID: item["item_id"], F.ITEM_TITLE: item["title"],
             F.ITEM_DESCRIPTION: item["description"], F.ITEM_TAGS: item["tags"],
-            # A catalogue row's timestamp is the item's release (0: unknown).
-            F.RATING: 0.0, F.TIMESTAMP: item.get("release_timestamp", 0),
+            # A catalogue row's timestamp is the item's release time.
+            F.RATING: 0.0, F.TIMESTAMP: release_time(item),
         }
         for item in items
     ]
     return splits, cutoff, notes
+
+
+def release_time(item) -> int:
+    """The item's release time, or ``features.UNKNOWN_RELEASE``."""
+    released = item.get("release_timestamp")
+    return F.UNKNOWN_RELEASE if released is None else int(released)
 
 
 def to_tf_example(row: Dict[str, object]):
@@ -164,10 +236,9 @@ def _write_split(path: str, rows) -> None:
 
 def prepare(data_dir: str, out_dir: str, data_config: DataConfig, log=print) -> Prepared:
     """Validates the CSV files in ``data_dir`` and writes the example splits to ``out_dir``."""
-    items_path = os.path.join(data_dir, "items.csv")
-    interactions_path = os.path.join(data_dir, "interactions.csv")
+    inputs = input_paths(data_dir)
+    items_path, interactions_path = inputs[:2]
     users_path = os.path.join(data_dir, "users.csv")
-    inputs = [items_path, interactions_path] + ([users_path] if os.path.exists(users_path) else [])
     for path in inputs[:2]:
         if not os.path.exists(path):
             raise csv_io.DataError(f"{path}: file not found (see README, 'Bring your own data')")
@@ -196,6 +267,7 @@ def prepare(data_dir: str, out_dir: str, data_config: DataConfig, log=print) -> 
         "fingerprint": fingerprint,
         "counts": counts,
         "cutoff_timestamp": cutoff,
+        "split_fingerprint": split_fingerprint(data_dir, data_config),
         "notes": notes,
         "inputs": inputs,
     }
@@ -206,10 +278,16 @@ def prepare(data_dir: str, out_dir: str, data_config: DataConfig, log=print) -> 
     for note in notes:
         log(f"  {note}")
     if data_config.split == "random":
-        log(f"  wrote {counts} to {out_dir} (eval: random sample, seed {data_config.split_seed})")
+        log(f"  wrote {counts} to {out_dir} (validation and eval: random samples, seed {data_config.split_seed})")
     else:
-        log(f"  wrote {counts} to {out_dir} (eval from timestamp {cutoff})")
+        log(f"  wrote {counts} to {out_dir} (validation: the latest training interactions; eval from timestamp {cutoff})")
     return Prepared(out_dir, counts, cutoff, skipped=False)
+
+
+def prepared_split_fingerprint(out_dir: str) -> Optional[str]:
+    """The split fingerprint of the examples prepared in ``out_dir`` (None when
+    they were prepared elsewhere, without a summary)."""
+    return (_read_summary(os.path.join(out_dir, SUMMARY_FILE)) or {}).get("split_fingerprint")
 
 
 def _read_summary(path: str) -> Optional[dict]:
