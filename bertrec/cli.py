@@ -7,7 +7,7 @@
     bertrec paths            print the work directory layout of the current config
     bertrec pushed           print the newest model version Pusher wrote
     bertrec recommend        recommendations from a model server (--server) or a model directory
-    bertrec evaluate         offline quality report: BERT vs baselines, by slice
+    bertrec evaluate         offline quality report: BERT vs baselines tuned on validation, by slice
     bertrec serve            the local model server (TF Serving's gRPC API) on the pushed models
     bertrec status           a model server's versions and their states
     bertrec metadata         a model server's signatures
@@ -116,7 +116,7 @@ def _evaluate(config: Config, args) -> None:
     from bertrec.evaluation import offline
 
     model = args.model or _latest_or_exit(config)
-    report = offline.evaluate(config, model, args.max_examples)
+    report = offline.evaluate(config, model, args.max_examples, args.split)
     print(offline.table(report))
     out = args.out or os.path.join(config.paths().work_dir, "evaluation.json")
     print(f"report written to {offline.write(report, out)}")
@@ -243,9 +243,12 @@ def main(argv=None) -> int:
     rec.add_argument("--json", action="store_true", help="print JSON instead of a table")
     rec.add_argument("history", nargs="+", help="ids of the items the user interacted with, most recent first")
     rec.set_defaults(func=_recommend)
-    ev = sub.add_parser("evaluate", help="the pushed model vs most-popular, EASE and an id two-tower, by slice")
+    ev = sub.add_parser("evaluate", help="quality report: the pushed model vs baselines tuned on validation, by slice")
     ev.add_argument("--model", help="model version directory (default: the newest pushed)")
-    ev.add_argument("--max-examples", type=int, default=0, help="cap on eval examples (default: data.max_eval_examples)")
+    ev.add_argument("--split", choices=("test", "validation"), default="test",
+                    help="the held-out split to report on (default: test; every choice is tuned on validation)")
+    ev.add_argument("--max-examples", type=int, default=0,
+                    help="cap on the examples of each held-out split (default: data.max_eval_examples)")
     ev.add_argument("--out", help="JSON report path (default: <work_dir>/evaluation.json)")
     ev.set_defaults(func=_evaluate)
     srv = sub.add_parser("serve", help="serve the pushed models over TF Serving's gRPC API (what `make serve` runs)")

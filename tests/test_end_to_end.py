@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import PROJECT_DIR, TINY, run_bertrec, write_config
+from conftest import PROJECT_DIR, TINY, held_out_leaks, run_bertrec, write_config
 
 
 def _executions(config, node_id):
@@ -48,7 +48,7 @@ def test_trainer_ran_two_replicas_and_logged_to_tensorboard(pipeline_run):
 
 
 def test_training_summary_records_the_fitted_score_terms(pipeline_run):
-    _, _, result = pipeline_run
+    _, config, result = pipeline_run
     model_dir = result.stdout.strip().splitlines()[-1]
     with open(os.path.join(model_dir, "assets.extra", "training.json")) as f:
         summary = json.load(f)
@@ -57,7 +57,10 @@ def test_training_summary_records_the_fitted_score_terms(pipeline_run):
     bias = summary["freshness"]["bias"]
     assert set(bias) == {"unknown", "unreleased", "0-7d", "7-30d", "30-90d", "90-365d", "365d+"}
     fit = summary["score_terms_fit"]
-    assert fit["examples"] > 0 and fit["log_likelihood"] >= fit["log_likelihood_without"], fit
+    # Fitted on the validation split (300 examples), not on the test split.
+    assert fit["examples"] == config.data.max_eval_examples and fit["log_likelihood"] >= fit["log_likelihood_without"], fit
+    with open(os.path.join(config.paths().examples_dir, "summary.json")) as f:
+        assert summary["split_fingerprint"] == json.load(f)["split_fingerprint"]
     # The built-in items have release times: freshness, not the new-item prior, handles new ones.
     assert summary["unseen_item_prior"] == 0.0
 
@@ -151,24 +154,75 @@ print(json.dumps({{"retrieved": ids, "scores": r["scores"].numpy()[0].tolist(),
     assert "no-such-item" in answer["error"]
 
 
-def test_evaluate_reports_bert_and_baselines_by_slice(pipeline_run, tmp_path):
+def test_evaluate_reports_bert_and_baselines_by_slice_with_intervals(pipeline_run, tmp_path):
     config_path, config, result = pipeline_run
     out_path = tmp_path / "evaluation.json"
     out = run_bertrec(["evaluate", "--max-examples", "200", "--out", str(out_path)], config_path)
     report = json.loads(out_path.read_text())
-    assert report["examples"] == 200 and report["model"] == result.stdout.strip().splitlines()[-1]
-    models = {"bert", "bert (re-ranked)", "most-popular", "ease", "id two-tower"}
+    assert report["examples"] == 200 and report["split"] == "test"
+    assert report["model"] == result.stdout.strip().splitlines()[-1]
+    models = {"bert (retrieval)", "bert (re-ranked)", "most-popular", "recent most-popular", "ease", "id two-tower",
+              "text (TF-IDF) + terms", "score terms alone", "minilm zero-shot + terms"}
+    assert set(report["models"]) == models and all(m["sees"] for m in report["models"].values())
+    # Tuned on validation, and the report says what was chosen.
+    assert report["models"]["ease"]["chosen"]["l2"] > 0 and report["models"]["id two-tower"]["chosen"]["epochs"] >= 1
+    assert list(report["slices"])[:3] == ["all", "warm targets", "cold targets"]
     for name, block in report["slices"].items():
         assert set(block["models"]) == models, name
-    overall = report["slices"]["all"]["models"]
+    overall = report["slices"]["all"]
+    bert = overall["models"]["bert (retrieval)"]
     # Far above chance (50 of 240 items = 0.21) for the retrieval stage over the whole catalogue.
-    assert overall["bert"]["recall@50"] > 0.35, overall
-    assert 0 <= overall["bert"]["ndcg@10"] <= overall["bert"]["recall@10"] <= overall["bert"]["recall@50"]
-    cold = report["slices"]["cold-start items"]
-    if cold["count"]:
-        # Text reaches items nobody interacted with in training; id models cannot.
-        assert cold["models"]["bert"]["recall@100"] > cold["models"]["id two-tower"]["recall@100"], cold
-    assert "bert / best baseline" in out.stdout
+    assert bert["recall@50"] > 0.35, overall
+    assert 0 <= bert["ndcg@10"] <= bert["recall@10"] <= bert["recall@50"]
+    # Every model has a paired interval against EASE that contains its difference.
+    for name, by_metric in overall["intervals"].items():
+        if name != "ease":
+            d = by_metric["recall@10"]["vs_ease"]
+            assert d["low"] <= d["difference"] <= d["high"], (name, d)
+            expected = overall["models"][name]["recall@10"] - overall["models"]["ease"]["recall@10"]
+            assert abs(d["difference"] - expected) < 1e-9
+    # Text reaches items nobody interacted with in training: far above chance
+    # (each target competes with about 240 items, so recall@50 by chance is about 0.2).
+    cold = report["slices"]["cold targets"]
+    assert cold["count"] > 0
+    assert cold["models"]["bert (retrieval)"]["recall@50"] > 0.4, cold
+    assert "vs EASE [95% CI]" in out.stdout and "warm targets" in out.stdout
+
+
+def test_evaluate_refuses_a_model_trained_on_another_split(pipeline_run, tmp_path):
+    _, config, result = pipeline_run
+    other = json.loads(json.dumps(TINY))
+    other["data"]["split_seed"] = 7
+    other["data"]["split"] = "random"
+    path = write_config(tmp_path, other, name=config.pipeline.name)
+    with open(path) as f:
+        values = json.load(f)
+    values["pipeline"]["work_dir"] = config.paths().work_dir
+    with open(path, "w") as f:
+        json.dump(values, f)
+    refused = run_bertrec(["evaluate", "--max-examples", "50"], path, check=False)
+    assert refused.returncode == 2
+    assert "trained on another data split" in refused.stderr and "split='random'" in refused.stderr
+
+
+def test_no_held_out_interaction_reaches_the_pipelines_examples(pipeline_run):
+    """What ExampleGen ingested: no validation or test pair in any example that may not see it."""
+    import tensorflow as tf
+
+    from bertrec import features as F
+    from bertrec.data.prepare import DATA_FILE
+
+    _, config, _ = pipeline_run
+    splits = {}
+    for split in F.CONTEXT_SPLITS:
+        path = os.path.join(config.paths().examples_dir, split, DATA_FILE)
+        splits[split] = []
+        for record in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+            feature = tf.train.Example.FromString(record.numpy()).features.feature
+            splits[split].append({name: feature[name].bytes_list.value[0].decode()
+                                  for name in (F.USER_ID, F.ITEM_ID, F.HISTORY_ITEM_IDS)})
+    assert all(splits.values())
+    assert held_out_leaks(splits) == []
 
 
 def test_second_run_reuses_cached_components(pipeline_run):
@@ -238,7 +292,7 @@ def test_anomalies_stop_the_pipeline_with_a_readable_summary(tmp_path):
         "user_id": "u1", "history_item_ids": "i2", "history_text": "Two", "item_id": "i1",
         "item_title": "One", "item_description": "d", "item_tags": "t", "rating": 4.0, "timestamp": 1,
     }
-    for split in ("train", "eval", "catalogue"):
+    for split in ("train", "validation", "eval", "catalogue"):
         os.makedirs(os.path.join(config.paths().examples_dir, split))
         with tf.io.TFRecordWriter(os.path.join(config.paths().examples_dir, split, DATA_FILE), options="GZIP") as w:
             for _ in range(20):

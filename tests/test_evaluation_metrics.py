@@ -1,9 +1,8 @@
-"""Offline metrics and the collaborative baselines, on cases small enough to check by hand."""
+"""Offline metrics, on cases small enough to check by hand."""
 import numpy as np
 import pytest
 
-from bertrec.evaluation.baselines import Ease, MostPopular
-from bertrec.evaluation.metrics import summarize, target_ranks
+from bertrec.evaluation.metrics import metric_names, paired_bootstrap, per_example, summarize, target_ranks
 
 
 def test_ranks_exclude_seen_items_and_ties_count_against_the_target():
@@ -15,43 +14,60 @@ def test_ranks_exclude_seen_items_and_ties_count_against_the_target():
         target_ranks(scores, np.array([1, 2]), [[1], []])
 
 
+def test_a_nan_score_is_never_a_hit():
+    nan = np.nan
+    scores = np.array([
+        [nan, 1.0, 0.5, 0.2],  # NaN target: last of the 4
+        [nan, nan, nan, nan],  # all NaN: last, not first by an accident of comparison
+        [nan, 0.2, nan, 0.1],  # NaNs elsewhere do not rank ahead of the target
+        [nan, 1.0, 0.5, 0.2],  # NaN target with item 1 excluded: last of the 3 left
+    ])
+    ranks = target_ranks(scores, np.array([0, 0, 1, 0]), [[], [], [], [1]])
+    assert ranks.tolist() == [3, 3, 0, 2]
+    assert summarize(ranks[:2], ks=(1, 3))["recall@3"] == 0.0
+
+
 def test_summary_metrics():
     m = summarize(np.array([0, 1, 9, 10, 99]), ks=(1, 10), ndcg_k=10)
     assert m["recall@1"] == pytest.approx(1 / 5) and m["recall@10"] == pytest.approx(3 / 5)
     assert m["ndcg@10"] == pytest.approx((1 + 1 / np.log2(3) + 1 / np.log2(11)) / 5)
-    assert m["mrr"] == pytest.approx((1 + 1 / 2 + 1 / 10 + 1 / 11 + 1 / 100) / 5)
+    assert m["mrr@100"] == pytest.approx((1 + 1 / 2 + 1 / 10 + 1 / 11 + 1 / 100) / 5)
     assert m["count"] == 5
+    assert list(m) == metric_names(ks=(1, 10)) + ["count"]
 
 
-def test_most_popular_ranks_by_training_counts():
-    model = MostPopular(4).fit([2, 2, 2, 0, 0, 3])
-    assert np.argsort(-model.score([[1]])[0]).tolist()[:3] == [2, 0, 3]
+def test_mrr_counts_a_target_past_the_cutoff_as_a_miss():
+    m = summarize(np.array([0, 4, 5, 1000]), ks=(10,), mrr_k=5)
+    assert "mrr" not in m and m["mrr@5"] == pytest.approx((1 + 1 / 5) / 4)
+    assert metric_names(ks=(10,), mrr_k=5) == ["recall@10", "ndcg@10", "mrr@5"]
+    assert np.isnan(summarize(np.array([]), ks=(10,))["mrr@100"])
 
 
-def test_ease_learns_co_occurrence_and_cannot_score_unseen_items():
-    # Items 0 and 1 always go together, as do 2 and 3; item 4 never appears in training.
-    users = [[0, 1]] * 20 + [[2, 3]] * 20
-    model = Ease(5, l2=1.0).fit(users)
-    scores = model.score([[0], [2]])
-    assert scores[0].argmax() == 1 and scores[1].argmax() == 3
-    assert scores[0, 4] == 0 and scores[1, 4] == 0
-    assert np.all(np.diag(model.weights) == 0)
+def test_per_example_values():
+    ranks = np.array([0, 2, 10])
+    np.testing.assert_allclose(per_example(ranks, "recall@3"), [1, 1, 0])
+    np.testing.assert_allclose(per_example(ranks, "ndcg@10"), [1, 0.5, 0])
+    np.testing.assert_allclose(per_example(ranks, "mrr@11"), [1, 1 / 3, 1 / 11])
+    with pytest.raises(ValueError, match="unknown metric"):
+        per_example(ranks, "mrr")
 
 
-def test_id_two_tower_learns_which_users_like_which_items():
-    from bertrec.evaluation.baselines import IdTwoTower
-    from bertrec.evaluation.metrics import summarize, target_ranks
-
-    rng = np.random.default_rng(0)
-    # 40 users in two groups; group g interacts with items 10g..10g+9; items 20 and 21 are never seen.
-    users, items = [], []
-    for u in range(40):
-        for _ in range(30):
-            users.append(u)
-            items.append((u % 2) * 10 + rng.integers(10))
-    model = IdTwoTower(40, 22, dim=8, epochs=30, batch_size=64, learning_rate=0.2).fit(users, items)
-    scores = model.score([0, 1])
-    targets = np.array([rng.integers(10), 10 + rng.integers(10)])
-    assert summarize(target_ranks(scores, targets, [[], []]), ks=(10,))["recall@10"] == 1.0
-    # Unseen items share the out-of-vocabulary embedding: the model cannot tell them apart.
-    np.testing.assert_array_equal(scores[:, 20], scores[:, 21])
+def test_paired_bootstrap_finds_a_clear_difference_and_not_an_absent_one():
+    rng = np.random.default_rng(1)
+    n = 2000
+    # Paired hits: b hits on 30% of examples, a on those and another 30%; true difference 0.3.
+    u = rng.random(n)
+    a, b = (u < 0.6).astype(float), (u < 0.3).astype(float)
+    diff, low, high = paired_bootstrap(a, b, samples=1000, seed=0)
+    assert diff == pytest.approx(a.mean() - b.mean())
+    assert low < 0.3 < high and low > 0
+    # About +-1.96 standard errors of the mean difference.
+    se = (a - b).std() / np.sqrt(n)
+    assert high - low == pytest.approx(2 * 1.96 * se, rel=0.15)
+    assert paired_bootstrap(a, a) == (0.0, 0.0, 0.0)
+    # The same hits on other examples (equal means, but not paired): the interval covers 0.
+    c = (rng.random(n) < 0.4).astype(float)
+    d = rng.permutation(c)
+    diff, low, high = paired_bootstrap(c, d)
+    assert diff == 0 and low < 0 < high
+    assert paired_bootstrap(c, d, seed=3) == paired_bootstrap(c, d, seed=3)

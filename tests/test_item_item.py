@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bertrec.evaluation.baselines import Ease
+from bertrec.evaluation.baselines import Ease, TrainingLog
 from trainer import item_item, likelihood
 
 NUM_ITEMS = 30
@@ -26,7 +26,8 @@ def test_unpruned_weights_are_the_closed_form_ease_and_items_without_interaction
     users, items = _log(np.random.RandomState(0))
     columns, weights = item_item.ease(users, items, NUM_ITEMS, l2=20.0, max_items=NUM_ITEMS, neighbours=NUM_ITEMS)
     assert columns.shape == (NUM_ITEMS, NUM_ITEMS - 5 - 1)  # every other item that takes part
-    reference = Ease(NUM_ITEMS, 20.0).fit([sorted(set(items[users == u])) for u in np.unique(users)]).weights
+    log = TrainingLog(users, items, np.zeros(len(items), np.int64), int(users.max()) + 1, NUM_ITEMS)
+    reference = Ease(20.0).fit(log).weights
     np.testing.assert_allclose(_dense(columns, weights), reference, atol=1e-6)
     assert not weights[NUM_ITEMS - 5 :].any()
 

@@ -2,52 +2,112 @@
 
 Every model (BERT, baselines) hands in a score for every catalogue item per
 example; items the user already interacted with in training are excluded
-(masked to -inf) before ranking, as a product would do. The target's 0-based
+(masked out) before ranking, as a product would do. The target's 0-based
 rank among the remaining items gives every metric:
 
 - recall@k (hit rate: one relevant item per example) = rank < k
 - NDCG@k = 1 / log2(rank + 2) if rank < k else 0
-- MRR = 1 / (rank + 1)
+- MRR@k = 1 / (rank + 1) if rank < k else 0: the pipeline's Evaluator reports
+  the MRR of the re-ranked top ``serve.retrieve_k`` list, a miss scoring 0, so
+  the cutoff keeps the two comparable.
+
+:func:`paired_bootstrap` gives a confidence interval for the difference of
+two models' means on the same examples.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Sequence
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
+from scipy import stats
 
 DEFAULT_KS = (10, 50, 100)
+DEFAULT_MRR_K = 100
+#: Score matrix cells handled at once by :func:`target_ranks` (bounds its temporaries).
+_CHUNK_CELLS = 1 << 22
 
 
 def target_ranks(scores: np.ndarray, targets: np.ndarray, excluded: Sequence[Iterable[int]]) -> np.ndarray:
-    """0-based rank of ``targets[i]`` in ``scores[i]`` ([B, N]) after masking ``excluded[i]``.
+    """0-based rank of ``targets[i]`` in ``scores[i]`` ([B, N]) among the items not in ``excluded[i]``.
 
     Ties count against the target (items with an equal score rank ahead), so a
-    constant scorer earns nothing. An excluded target is an error: it would be
-    unrankable.
+    constant scorer earns nothing. A NaN score is the lowest score: a NaN
+    target ranks last (with every other NaN or -inf item ahead of it), a NaN
+    elsewhere never ranks ahead of a finite target. An excluded target is an
+    error: it would be unrankable.
     """
-    scores = np.array(scores, dtype=np.float64, copy=True)
-    for row, items in enumerate(excluded):
-        items = list(items)
-        if items:
-            if targets[row] in items:
-                raise ValueError(f"example {row}: the target item {targets[row]} is among its excluded items")
-            scores[row, items] = -np.inf
-    target_scores = scores[np.arange(len(targets)), targets]
-    return (scores >= target_scores[:, None]).sum(axis=1) - 1
+    scores = np.asarray(scores)
+    targets = np.asarray(targets, dtype=np.int64)
+    excluded = [np.asarray(list(e), dtype=np.int64) for e in excluded]
+    ranks = np.empty(len(targets), dtype=np.int64)
+    step = max(1, _CHUNK_CELLS // max(1, scores.shape[1]))
+    for start in range(0, len(targets), step):
+        rows = slice(start, start + step)
+        block = np.nan_to_num(scores[rows].astype(np.float64), nan=-np.inf, posinf=np.inf, neginf=-np.inf)
+        mask = _mask(excluded[rows], block.shape)
+        t = targets[rows]
+        hit = np.flatnonzero(mask[np.arange(len(t)), t])
+        if len(hit):
+            row = start + hit[0]
+            raise ValueError(f"example {row}: the target item {targets[row]} is among its excluded items")
+        ahead = (block >= block[np.arange(len(t)), t][:, None]) & ~mask
+        ranks[rows] = ahead.sum(axis=1) - 1
+    return ranks
 
 
-def summarize(ranks: np.ndarray, ks: Sequence[int] = DEFAULT_KS, ndcg_k: int = 10) -> Dict[str, float]:
-    """recall@k for each k, NDCG@ndcg_k and MRR of a set of target ranks."""
+def _mask(rows: Sequence[np.ndarray], shape) -> np.ndarray:
+    """[B, N] boolean mask, True at each row's listed columns."""
+    mask = np.zeros(shape, dtype=bool)
+    lengths = [len(r) for r in rows]
+    if sum(lengths):
+        mask[np.repeat(np.arange(len(rows)), lengths), np.concatenate(rows)] = True
+    return mask
+
+
+def per_example(ranks: np.ndarray, metric: str) -> np.ndarray:
+    """Each example's value of ``metric`` ("recall@k", "ndcg@k" or "mrr@k") given its target rank."""
+    name, _, k = metric.partition("@")
+    if not k.isdigit() or name not in ("recall", "ndcg", "mrr"):
+        raise ValueError(f"unknown metric {metric!r}: expected recall@k, ndcg@k or mrr@k")
+    ranks, k = np.asarray(ranks, dtype=np.float64), int(k)
+    hit = ranks < k
+    if name == "recall":
+        return hit.astype(np.float64)
+    gain = 1.0 / np.log2(ranks + 2.0) if name == "ndcg" else 1.0 / (ranks + 1.0)
+    return np.where(hit, gain, 0.0)
+
+
+def summarize(ranks: np.ndarray, ks: Sequence[int] = DEFAULT_KS, ndcg_k: int = 10,
+              mrr_k: int = DEFAULT_MRR_K) -> Dict[str, float]:
+    """recall@k for each k, NDCG@ndcg_k and MRR@mrr_k of a set of target ranks, and their count."""
     ranks = np.asarray(ranks)
+    names = metric_names(ks, ndcg_k, mrr_k)
     if len(ranks) == 0:
-        return {**{f"recall@{k}": float("nan") for k in ks}, f"ndcg@{ndcg_k}": float("nan"), "mrr": float("nan"), "count": 0}
-    out = {f"recall@{k}": float(np.mean(ranks < k)) for k in ks}
-    out[f"ndcg@{ndcg_k}"] = float(np.mean(np.where(ranks < ndcg_k, 1.0 / np.log2(ranks + 2.0), 0.0)))
-    out["mrr"] = float(np.mean(1.0 / (ranks + 1.0)))
-    out["count"] = int(len(ranks))
-    return out
+        return {**{n: float("nan") for n in names}, "count": 0}
+    return {**{n: float(np.mean(per_example(ranks, n))) for n in names}, "count": int(len(ranks))}
 
 
-def metric_names(ks: Sequence[int] = DEFAULT_KS, ndcg_k: int = 10) -> List[str]:
-    """The keys of :func:`summarize`, in report order."""
-    return [f"recall@{k}" for k in ks] + [f"ndcg@{ndcg_k}", "mrr"]
+def metric_names(ks: Sequence[int] = DEFAULT_KS, ndcg_k: int = 10, mrr_k: int = DEFAULT_MRR_K) -> List[str]:
+    """The metric keys of :func:`summarize`, in report order."""
+    return [f"recall@{k}" for k in ks] + [f"ndcg@{ndcg_k}", f"mrr@{mrr_k}"]
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 1000, seed: int = 0) -> Tuple[float, float, float]:
+    """(mean(a) - mean(b), low, high): the difference of two models' per-example
+    values on the same examples, with its 95% percentile bootstrap interval.
+
+    Resampling examples with the same indices for ``a`` and ``b`` is resampling
+    the per-example differences, which is what this does.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError(f"need two equally long, non-empty 1-D arrays, got {a.shape} and {b.shape}")
+    difference = a - b
+    if np.all(difference == difference[0]):
+        # Every resample has the same mean (scipy would warn of a degenerate distribution).
+        return float(difference[0]), float(difference[0]), float(difference[0])
+    # batch bounds the [batch, examples] resample matrix held at once.
+    result = stats.bootstrap((difference,), np.mean, n_resamples=samples, batch=max(1, _CHUNK_CELLS // len(a)),
+                             confidence_level=0.95, method="percentile", random_state=seed)
+    interval = result.confidence_interval
+    return float(difference.mean()), float(interval.low), float(interval.high)

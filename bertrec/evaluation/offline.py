@@ -1,86 +1,173 @@
-"""``bertrec evaluate``: the BERT model against collaborative baselines, on one split.
+"""``bertrec evaluate``: the BERT model against the baselines a practitioner tries first.
 
-All models see the same examples (the eval split the pipeline's data
-preparation builds from the same CSVs and config) and rank the *whole*
-catalogue; items the user interacted with in training are excluded before
-ranking. Models: most-popular, EASE, the TFRS id-only two-tower (all trained
-here on the train split) and the pushed BERT model (its retrieval stage over
-the whole catalogue, and its ranking stage re-ranking the retrieved top
-``serve.retrieve_k``). The baselines know only ids with training interactions:
-items without any rank last for them.
+Every model ranks the *whole* catalogue for each held-out example, with the
+same context and the same exclusions: the example's history, which data
+preparation builds from the user's training-side interactions only (a test
+example sees training and validation interactions, a validation example
+training ones; never another held-out pair). Every model learns from the same
+training split; every choice (hyper-parameters, fitted score terms, the
+epochs of the id two-tower) is made on the validation split; the report is
+on the test split (``--split test``, the default) or on validation.
 
-Slices: all examples; cold-start items (targets with no training
-interaction); long-tail items (targets outside the most-interacted 20% of
-items that have training interactions); users with short histories (at most
-``SHORT_HISTORY`` training interactions).
+Models (``sees`` in the report says what each can use):
+
+- most-popular and recent most-popular (a trailing window, fitted);
+- EASE over the history's item ids (ridge fitted), the TFRS id two-tower
+  (epochs fitted): both back off to popularity where they have nothing to go on;
+- a text baseline without BERT (TF-IDF of item text against the history items,
+  with popularity and the release-time term the model has);
+- the score terms alone (popularity prior, freshness, item-item; no towers);
+- the pretrained encoder zero-shot (MiniLM as shipped) with the same score terms;
+- the pushed BERT model: its retrieval stage, and its ranking stage re-ordering
+  the retrieved top ``serve.retrieve_k`` (targets retrieval missed are misses).
+
+Slices lead with what can embarrass the model: all examples, warm targets
+(items with training interactions, where collaborative baselines are
+strong), cold targets, long-tail targets (warm, outside the most-interacted
+20% of items) and short histories. Paired bootstrap intervals give each
+model's difference to EASE and to the best other baseline.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
-from typing import Dict
+from typing import Callable, Dict, List
 
 import numpy as np
 
 from bertrec import features as F
 from bertrec.config import Config
 from bertrec.data import csv_io, prepare
-from bertrec.evaluation.baselines import Ease, IdTwoTower, MostPopular
-from bertrec.evaluation.metrics import metric_names, summarize, target_ranks
+from bertrec.evaluation import baselines as B
+from bertrec.evaluation.metrics import metric_names, paired_bootstrap, per_example, summarize, target_ranks
 
 SHORT_HISTORY = 5
 HEAD_FRACTION = 0.2
-BERT = "bert"
+BERT = "bert (retrieval)"
 BERT_RANKED = "bert (re-ranked)"
-BASELINES = ("most-popular", "ease", "id two-tower")
+EASE = "ease"
+#: The report's held-out splits and the prepared split each one is.
+REPORT_SPLITS = {"test": F.EVAL_SPLIT, "validation": F.VALIDATION_SPLIT}
+#: Metrics with bootstrap intervals.
+INTERVAL_METRICS = ("recall@10", "ndcg@10", "mrr@100")
+#: Examples scored at once (bounds the [examples x catalogue] matrices).
+CHUNK = 1024
 
 
-class Split:
-    """The train/eval split as catalogue rows and user indices."""
+class SplitMismatch(ValueError):
+    """The model was trained on another data split than the one evaluated."""
+
+
+@dataclasses.dataclass
+class HeldOut:
+    """One held-out split: its examples, as requests, and their target rows."""
+
+    examples: List[dict]
+    requests: B.Requests
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def subset(self, rows: np.ndarray) -> "HeldOut":
+        """The examples at ``rows``."""
+        return HeldOut([self.examples[i] for i in rows], self.requests[rows], self.targets[rows])
+
+    def validation(self) -> B.Validation:
+        """These examples as a set to tune on."""
+        return B.Validation(self.requests, self.targets)
+
+
+class EvalData:
+    """The catalogue, the training log and the held-out splits, as every model sees them."""
 
     def __init__(self, config: Config, max_examples: int = 0):
-        paths = config.paths()
-        items = csv_io.read_items(os.path.join(paths.data_dir, "items.csv"))
-        interactions = csv_io.read_interactions(
-            os.path.join(paths.data_dir, "interactions.csv"), {i["item_id"] for i in items}
-        )
-        data = config.data
-        cap = max_examples or data.max_eval_examples
-        splits, _, _ = prepare.build_examples(items, interactions, type(data)(**{**vars(data), "max_eval_examples": cap}))
+        data_dir = config.paths().data_dir
+        items = csv_io.read_items(os.path.join(data_dir, "items.csv"))
+        interactions = csv_io.read_interactions(os.path.join(data_dir, "interactions.csv"),
+                                                {i["item_id"] for i in items})
+        data = dataclasses.replace(config.data, max_eval_examples=max_examples or config.data.max_eval_examples)
+        splits, _, _ = prepare.build_examples(items, interactions, data)
         self.item_ids = [i["item_id"] for i in items]
-        self.item_row = {item: row for row, item in enumerate(self.item_ids)}
-        train, evaluation = splits[F.TRAIN_SPLIT], splits[F.EVAL_SPLIT]
-        self.user_ids = sorted({e[F.USER_ID] for e in train + evaluation})
-        self.user_row = {u: i for i, u in enumerate(self.user_ids)}
-        self.train_users = np.array([self.user_row[e[F.USER_ID]] for e in train])
-        self.train_items = np.array([self.item_row[e[F.ITEM_ID]] for e in train])
-        self.seen: Dict[int, set] = {}
-        for u, i in zip(self.train_users, self.train_items):
-            self.seen.setdefault(int(u), set()).add(int(i))
-        self.examples = evaluation
-        self.users = np.array([self.user_row[e[F.USER_ID]] for e in evaluation])
-        self.targets = np.array([self.item_row[e[F.ITEM_ID]] for e in evaluation])
-        # The target itself may have been seen in training (re-consumption); it stays rankable.
-        self.excluded = [sorted(self.seen.get(int(u), set()) - {int(t)}) for u, t in zip(self.users, self.targets)]
-        self.histories = [[self.item_row[h] for h in e[F.HISTORY_ITEM_IDS].split()] for e in evaluation]
+        self.items = items
+        item_row = {item: row for row, item in enumerate(self.item_ids)}
+        self.released = np.array([prepare.release_time(i) for i in items], dtype=np.int64)
+        train = splits[F.TRAIN_SPLIT]
+        user_ids = sorted({e[F.USER_ID] for rows in (splits[s] for s in F.CONTEXT_SPLITS) for e in rows})
+        user_row = {u: i for i, u in enumerate(user_ids)}
+        self.num_users = len(user_ids)
+        self.log = B.TrainingLog(
+            users=np.array([user_row[e[F.USER_ID]] for e in train], dtype=np.int64),
+            items=np.array([item_row[e[F.ITEM_ID]] for e in train], dtype=np.int64),
+            times=np.array([e[F.TIMESTAMP] for e in train], dtype=np.int64),
+            num_users=len(user_ids), num_items=len(items),
+        )
+        self.counts = np.bincount(self.log.items, minlength=len(items))
 
-    def slices(self) -> Dict[str, np.ndarray]:
-        """Boolean masks over the eval examples, by slice name."""
-        counts = np.bincount(self.train_items, minlength=len(self.item_ids))
-        seen_items = np.flatnonzero(counts)
-        head = set(seen_items[np.argsort(-counts[seen_items], kind="stable")][: int(np.ceil(HEAD_FRACTION * len(seen_items)))].tolist())
-        user_counts = np.bincount(self.train_users, minlength=len(self.user_ids))
-        cold = counts[self.targets] == 0
+        def held_out(rows):
+            requests = B.Requests(
+                users=np.array([user_row[e[F.USER_ID]] for e in rows], dtype=np.int64),
+                contexts=[np.array([item_row[h] for h in e[F.HISTORY_ITEM_IDS].split()], dtype=np.int64) for e in rows],
+                times=np.array([e[F.TIMESTAMP] for e in rows], dtype=np.int64),
+            )
+            return HeldOut(rows, requests, np.array([item_row[e[F.ITEM_ID]] for e in rows], dtype=np.int64))
+
+        self.held_out = {name: held_out(splits[split]) for name, split in REPORT_SPLITS.items()}
+
+    def item_texts(self) -> List[str]:
+        """What a text model reads of each item: title, tags, description."""
+        return [". ".join(filter(None, (i["title"], i["tags"].replace("|", ", "), i["description"])))
+                for i in self.items]
+
+    def slices(self, held: HeldOut) -> Dict[str, np.ndarray]:
+        """Boolean masks over ``held``'s examples, by slice name (the report's order)."""
+        counts = self.counts
+        warm_items = np.flatnonzero(counts)
+        order = warm_items[np.argsort(-counts[warm_items], kind="stable")]
+        head = order[: int(np.ceil(HEAD_FRACTION * len(warm_items)))]
+        warm = counts[held.targets] > 0
+        history = np.array([len(c) for c in held.requests.contexts])
         return {
-            "all": np.ones(len(self.targets), dtype=bool),
-            "cold-start items": cold,
-            "long-tail items": ~cold & ~np.isin(self.targets, list(head)),
-            f"users with <= {SHORT_HISTORY} training interactions": user_counts[self.users] <= SHORT_HISTORY,
+            "all": np.ones(len(held), dtype=bool),
+            "warm targets": warm,
+            "cold targets": ~warm,
+            "long-tail targets": warm & ~np.isin(held.targets, head),
+            f"history <= {SHORT_HISTORY} items": history <= SHORT_HISTORY,
         }
 
 
-def bert_ranks(split: Split, model_dir: str, batch_size: int = 64):
+def ranks_of(score: Callable[[HeldOut], np.ndarray], held: HeldOut) -> np.ndarray:
+    """Target ranks under ``score`` ([chunk, N] for a chunk of examples), history excluded."""
+    parts = []
+    for start in range(0, len(held), CHUNK):
+        chunk = held.subset(np.arange(start, min(len(held), start + CHUNK)))
+        parts.append(target_ranks(score(chunk), chunk.targets, chunk.requests.contexts))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def check_split(config: Config, model_dir: str) -> str:
+    """The split fingerprint of the data evaluated; raises SplitMismatch when the
+    model at ``model_dir`` was trained on another data split (or records none)."""
+    expected = prepare.split_fingerprint(config.paths().data_dir, config.data)
+    path = os.path.join(model_dir, "assets.extra", "training.json")
+    try:
+        with open(path) as f:
+            recorded = json.load(f).get("split_fingerprint")
+    except (OSError, ValueError) as e:
+        raise SplitMismatch(f"{path}: cannot read the model's training summary ({e})") from None
+    if recorded != expected:
+        raise SplitMismatch(
+            f"{model_dir} was trained on another data split (fingerprint {recorded}) than the one this config "
+            f"gives ({expected}: {config.paths().data_dir}, data.split={config.data.split!r}, "
+            f"eval_fraction={config.data.eval_fraction}, validation_fraction={config.data.validation_fraction}, "
+            f"split_seed={config.data.split_seed}); evaluate it with the config it was trained with"
+        )
+    return expected
+
+
+def bert_ranks(data: EvalData, held: HeldOut, model_dir: str, batch_size: int = 64):
     """(retrieval ranks, re-ranked ranks) of the targets under the pushed BERT model
     (re-ranking the model's own ``serve.retrieve_k`` best)."""
     import tensorflow as tf
@@ -89,104 +176,155 @@ def bert_ranks(split: Split, model_dir: str, batch_size: int = 64):
 
     model = load_model(model_dir)
     model_ids = [i.decode() for i in model.catalogue_ids().numpy()]
-    # This split's rows -> the model's catalogue rows (the same items, maybe in another order).
+    # This data's rows -> the model's catalogue rows (the same items, maybe in another order).
     position = {item: row for row, item in enumerate(model_ids)}
-    missing = [i for i in split.item_ids if i not in position]
+    missing = [i for i in data.item_ids if i not in position]
     if missing:
         raise ValueError(f"{model_dir}: {len(missing)} items of the data are not in the model's catalogue "
                          f"(e.g. {missing[:3]}); evaluate the model trained on this data")
-    to_model = np.array([position[i] for i in split.item_ids])
-    users = [split.user_ids[u] for u in split.users]
-    histories = [F.HISTORY_ID_SEPARATOR.join(e[F.HISTORY_ITEM_IDS].split()) for e in split.examples]
-    # Each example is a request made at its own time (freshness ages items by it).
-    request_times = np.array([e[F.TIMESTAMP] for e in split.examples], dtype=np.int64)
-
-    to_split = np.empty_like(to_model)
-    to_split[to_model] = np.arange(len(to_model))
-    parts = {"scores": [], "rows": [], "logits": []}
-    for start in range(0, len(users), batch_size):
+    to_model = np.array([position[i] for i in data.item_ids])
+    to_data = np.empty_like(to_model)
+    to_data[to_model] = np.arange(len(to_model))
+    user_ids = [e[F.USER_ID] for e in held.examples]
+    histories = [e[F.HISTORY_ITEM_IDS] for e in held.examples]
+    retrieval, ranked = [], []
+    for start in range(0, len(held), batch_size):
         s = slice(start, start + batch_size)
-        excluded = np.zeros((len(users[s]), len(model_ids)), dtype=bool)
-        for row, items in enumerate(split.excluded[s]):
+        contexts, targets = held.requests.contexts[s], held.targets[s]
+        excluded = np.zeros((len(targets), len(model_ids)), dtype=bool)
+        for row, items in enumerate(contexts):
             excluded[row, to_model[items]] = True
-        out = model.score_catalogue(
-            tf.constant(users[s]), tf.constant(histories[s]), tf.constant(excluded), tf.constant(request_times[s])
-        )
-        for name in parts:
-            parts[name].append(out[name].numpy())
-    scores, rows, logits = (np.concatenate(parts[name]) for name in ("scores", "rows", "logits"))
-    scores, top = scores[:, to_model], to_split[rows]
-    retrieval = target_ranks(scores, split.targets, split.excluded)
-    reordered = np.take_along_axis(top, np.argsort(-logits, axis=1, kind="stable"), axis=1)
-    # Targets the retrieval stage missed are out of the re-ranked list: rank it past the end.
-    hits = reordered == split.targets[:, None]
-    ranked = np.where(hits.any(axis=1), hits.argmax(axis=1), len(split.item_ids))
-    return retrieval, ranked
+        # Each example is a request made at its own time (freshness ages items by it).
+        out = model.score_catalogue(tf.constant(user_ids[s]), tf.constant(histories[s]), tf.constant(excluded),
+                                    tf.constant(held.requests.times[s]))
+        scores, top, logits = out["scores"].numpy()[:, to_model], to_data[out["rows"].numpy()], out["logits"].numpy()
+        retrieval.append(target_ranks(scores, targets, contexts))
+        reordered = np.take_along_axis(top, np.argsort(-logits, axis=1, kind="stable"), axis=1)
+        # Targets the retrieval stage missed are out of the re-ranked list: a miss at every cut-off.
+        hits = reordered == targets[:, None]
+        ranked.append(np.where(hits.any(axis=1), hits.argmax(axis=1), np.iinfo(np.int64).max // 2))
+    return np.concatenate(retrieval), np.concatenate(ranked)
 
 
-def evaluate(config: Config, model_dir: str, max_examples: int = 0, log=print) -> dict:
-    """Trains the baselines, scores every model, returns the report."""
+def evaluate(config: Config, model_dir: str, max_examples: int = 0, split: str = "test", baselines: bool = True,
+             log=print) -> dict:
+    """Fits and tunes the comparison models (unless ``baselines`` is False), scores
+    every model on ``split``, returns the report."""
+    from bertrec.evaluation.models import comparison_models
+
+    if split not in REPORT_SPLITS:
+        raise ValueError(f"unknown split {split!r}: expected one of {', '.join(REPORT_SPLITS)}")
+    fingerprint = check_split(config, model_dir)
     start = time.time()
-    split = Split(config, max_examples)
-    log(f"evaluating on {len(split.targets)} eval examples, {len(split.item_ids)} items, "
-        f"{len(split.train_items)} training interactions")
+    data = EvalData(config, max_examples)
+    held, validation = data.held_out[split], data.held_out["validation"]
+    log(f"evaluating on {len(held)} {split} examples ({len(validation)} validation examples for tuning), "
+        f"{len(data.item_ids)} items, {len(data.log.items)} training interactions")
     ranks: Dict[str, np.ndarray] = {}
-    seconds: Dict[str, float] = {}
-
-    def timed(name, fn):
-        t = time.time()
-        ranks[name] = fn()
-        seconds[name] = time.time() - t
-        log(f"  {name}: {seconds[name]:.1f}s")
-
-    contexts = [sorted(split.seen.get(int(u), set()) | set(h)) for u, h in zip(split.users, split.histories)]
-    unseen = np.bincount(split.train_items, minlength=len(split.item_ids)) == 0
-
-    def id_model_ranks(scores):
-        # An id model knows nothing of items without training interactions: they
-        # rank last (ties count against the target), not wherever an untrained
-        # out-of-vocabulary embedding or a zero column happens to land.
-        scores[:, unseen] = -np.inf
-        return target_ranks(scores, split.targets, split.excluded)
-
-    timed("most-popular", lambda: id_model_ranks(MostPopular(len(split.item_ids)).fit(split.train_items).score(contexts)))
-    timed("ease", lambda: id_model_ranks(
-        Ease(len(split.item_ids), config.evaluate.ease_l2).fit([sorted(s) for s in split.seen.values()]).score(contexts)))
-    timed("id two-tower", lambda: id_model_ranks(
-        IdTwoTower(len(split.user_ids), len(split.item_ids)).fit(split.train_users, split.train_items).score(split.users)))
+    info: Dict[str, dict] = {}
     t = time.time()
-    ranks[BERT], ranks[BERT_RANKED] = bert_ranks(split, model_dir)
-    seconds[BERT] = time.time() - t
-    log(f"  {BERT}: {seconds[BERT]:.1f}s")
-
-    report = {"model": model_dir, "examples": int(len(split.targets)), "items": len(split.item_ids),
-              "excluded": "items the user interacted with in training", "slices": {}, "seconds": seconds}
-    for slice_name, mask in split.slices().items():
-        models = {name: summarize(r[mask]) for name, r in ranks.items()}
-        best = {m: max(models[b][m] for b in BASELINES) for m in metric_names()}
-        ratios = {m: (models[BERT][m] / best[m] if best[m] > 0 else None) for m in metric_names()}  # NaN > 0 is False
-        report["slices"][slice_name] = {"count": int(mask.sum()), "models": models, "bert_vs_best_baseline": ratios}
-    report["total_seconds"] = time.time() - start
+    for fitted in comparison_models(data, config, validation.validation(), log) if baselines else ():
+        ranks[fitted.name] = ranks_of(lambda chunk: fitted.model.score(chunk.requests), held)
+        info[fitted.name] = {"sees": fitted.sees, "chosen": fitted.chosen, "seconds": round(time.time() - t, 1)}
+        log(f"  {fitted.name}: {info[fitted.name]['seconds']}s; chosen on validation: {fitted.chosen}")
+        t = time.time()
+    t = time.time()
+    ranks[BERT], ranks[BERT_RANKED] = bert_ranks(data, held, model_dir)
+    sees = ("user id, history ids and text, item text, training log, release times; score terms fitted on "
+            "validation")
+    info[BERT] = {"sees": sees, "chosen": None, "seconds": round(time.time() - t, 1)}
+    info[BERT_RANKED] = {"sees": sees + f"; re-orders its own top {config.serve.retrieve_k}", "chosen": None,
+                         "seconds": 0.0}
+    log(f"  bert: {info[BERT]['seconds']}s")
+    report = {
+        "model": model_dir, "split": split, "split_fingerprint": fingerprint, "examples": len(held),
+        "validation_examples": len(validation), "items": len(data.item_ids),
+        "training_interactions": int(len(data.log.items)),
+        "context": "every model: the example's history (the user's training-side interactions before it), "
+                   "also excluded from the ranking",
+        "models": info, "slices": {},
+    }
+    baseline_names = [name for name in ranks if name not in (BERT, BERT_RANKED)]
+    for slice_name, mask in data.slices(held).items():
+        block = {"count": int(mask.sum()), "models": {n: summarize(r[mask]) for n, r in ranks.items()},
+                 "intervals": {}}
+        if mask.sum():
+            block["intervals"] = intervals({n: r[mask] for n, r in ranks.items()}, baseline_names,
+                                           block["models"], config.evaluate.bootstrap_samples, config.train.seed)
+        report["slices"][slice_name] = block
+    report["total_seconds"] = round(time.time() - start, 1)
     return report
 
 
+def intervals(ranks: Dict[str, np.ndarray], baseline_names: List[str], summaries: Dict[str, dict],
+              samples: int = 1000, seed: int = 0) -> Dict[str, dict]:
+    """Per model and metric: its paired bootstrap difference to EASE and to the
+    best other baseline on that metric (difference, low, high)."""
+    out = {}
+    for name in ranks:
+        out[name] = {}
+        for metric in INTERVAL_METRICS:
+            others = [b for b in baseline_names if b != name]
+            best = max(others, key=lambda b: summaries[b][metric], default=None)
+            values = per_example(ranks[name], metric)
+            entry = {}
+            for label, other in (("vs_ease", EASE), ("vs_best_other", best)):
+                if other is None or other == name or other not in ranks:
+                    continue
+                diff, low, high = paired_bootstrap(values, per_example(ranks[other], metric), samples, seed)
+                entry[label] = {"baseline": other, "difference": diff, "low": low, "high": high}
+            out[name][metric] = entry
+    return out
+
+
 def table(report: dict) -> str:
-    """The report as text: one block per slice, a row per model."""
+    """The report as text: what each model sees, then a block per slice."""
     names = metric_names()
-    lines = [f"{report['examples']} eval examples, {report['items']} items; excluded: {report['excluded']}"]
+    lines = [f"{report['examples']} {report['split']} examples, {report['items']} items, "
+             f"{report['training_interactions']} training interactions; tuned on {report['validation_examples']} "
+             f"validation examples", f"context: {report['context']}", "", "models:"]
+    for model, info in report["models"].items():
+        chosen = f"; chosen on validation: {_brief(info['chosen'])}" if info["chosen"] else ""
+        lines.append(f"  {model:<26} sees {info['sees']}{chosen}")
     for slice_name, block in report["slices"].items():
         lines.append(f"\n{slice_name} ({block['count']} examples)")
-        lines.append(f"  {'model':<20}" + "".join(f"{n:>11}" for n in names))
+        lines.append(f"  {'model':<26}" + "".join(f"{n:>11}" for n in names)
+                     + "".join(f"  {'d ' + m + ' vs EASE [95% CI]':>34}" for m in INTERVAL_METRICS[:2]))
         for model, values in block["models"].items():
-            lines.append(f"  {model:<20}" + "".join(_cell(values[n], "{:>11.4f}") for n in names))
-        ratio = block["bert_vs_best_baseline"]
-        lines.append(f"  {'bert / best baseline':<20}" + "".join(_cell(ratio[n], "{:>10.2f}x") for n in names))
+            row = f"  {model:<26}" + "".join(_cell(values[n]) for n in names)
+            for metric in INTERVAL_METRICS[:2]:
+                d = block["intervals"].get(model, {}).get(metric, {}).get("vs_ease")
+                row += f"  {_interval(d):>34}"
+            lines.append(row)
     return "\n".join(lines)
 
 
-def _cell(value, fmt: str) -> str:
+def _brief(chosen: dict) -> str:
+    """Chosen hyper-parameters on one line (nested values such as per-bucket biases
+    are left to the JSON report)."""
+    def value(v):
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    parts = []
+    for key, v in chosen.items():
+        if isinstance(v, dict):
+            parts += [f"{key}.{k}={value(x)}" for k, x in v.items() if isinstance(x, (int, float))]
+        elif isinstance(v, (int, float, str)):
+            parts.append(f"{key}={value(v)}")
+    return ", ".join(parts)
+
+
+def _interval(d) -> str:
+    """'+0.012 [+0.004, +0.020]', with a star when the interval excludes zero."""
+    if not d:
+        return "-"
+    star = "*" if d["low"] > 0 or d["high"] < 0 else " "
+    return f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]{star}"
+
+
+def _cell(value) -> str:
     """A number, or '-' for a slice too small to measure."""
-    return f"{'-':>11}" if value is None or value != value else fmt.format(value)
+    return f"{'-':>11}" if value is None or value != value else f"{value:>11.4f}"
 
 
 def _json_safe(value):
