@@ -162,9 +162,8 @@ class TrainConfig:
     #: tower ids, ranking-head ids), scaled by 1 / sqrt(embedding size) so that a
     #: step moves a row by about this much.
     id_learning_rate: float = 0.1
-    #: How many training examples the score terms (history affinity, freshness,
-    #: item-item) are fitted on: the most recent with ``data.split = "time"``, a seeded random
-    #: sample with "random" (drawn like the eval split). The fit holds a few
+    #: How many validation examples (a seeded sample) the score terms (history
+    #: affinity, freshness, item-item) are fitted on. The fit holds a few
     #: [examples x catalogue] float matrices.
     affinity_fit_examples: int = 2000
     retrieval_loss_weight: float = 1.0

@@ -15,8 +15,9 @@ Raw example (one per interaction, what ExampleGen ingests)::
     rating             float   the user's rating (ranking label)
     timestamp          int64   seconds
 
-The catalogue split has the same features; its user-side fields are empty and
-its rating is 0 (catalogue rows are items, not interactions).
+The catalogue split has the same features; its user-side fields are empty, its
+rating is 0 and its timestamp is the item's release time (UNKNOWN_RELEASE when
+unknown): catalogue rows are items, not interactions.
 """
 
 USER_ID = "user_id"

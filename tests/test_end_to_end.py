@@ -186,7 +186,7 @@ def test_evaluate_reports_bert_and_baselines_by_slice_with_intervals(pipeline_ru
     cold = report["slices"]["cold targets"]
     assert cold["count"] > 0
     assert cold["models"]["bert (retrieval)"]["recall@50"] > 0.4, cold
-    assert "vs EASE [95% CI]" in out.stdout and "warm targets" in out.stdout
+    assert "d R@10 vs EASE" in out.stdout and "warm targets" in out.stdout
 
 
 def test_evaluate_refuses_a_model_trained_on_another_split(pipeline_run, tmp_path):

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from bertrec.evaluation.metrics import metric_names, paired_bootstrap, per_example, summarize, target_ranks
+from bertrec.evaluation.metrics import (UNRANKED, metric_names, paired_bootstrap, per_example, summarize,
+                                        target_ranks)
 
 
 def test_ranks_exclude_seen_items_and_ties_count_against_the_target():
@@ -23,8 +24,9 @@ def test_a_nan_score_is_never_a_hit():
         [nan, 1.0, 0.5, 0.2],  # NaN target with item 1 excluded: last of the 3 left
     ])
     ranks = target_ranks(scores, np.array([0, 0, 1, 0]), [[], [], [], [1]])
-    assert ranks.tolist() == [3, 3, 0, 2]
-    assert summarize(ranks[:2], ks=(1, 3))["recall@3"] == 0.0
+    # A NaN target is a miss at every cut-off, even one as large as the catalogue.
+    assert ranks.tolist() == [UNRANKED, UNRANKED, 0, UNRANKED]
+    assert summarize(ranks, ks=(1, 4))["recall@4"] == 0.25
 
 
 def test_summary_metrics():
@@ -71,3 +73,16 @@ def test_paired_bootstrap_finds_a_clear_difference_and_not_an_absent_one():
     diff, low, high = paired_bootstrap(c, d)
     assert diff == 0 and low < 0 < high
     assert paired_bootstrap(c, d, seed=3) == paired_bootstrap(c, d, seed=3)
+
+
+def test_resampling_users_widens_the_interval_when_a_users_examples_agree():
+    # 50 users with 20 examples each; within a user the difference is the same.
+    rng = np.random.default_rng(1)
+    user_effect = rng.normal(0.05, 0.3, size=50)
+    a = np.repeat(user_effect, 20) + rng.normal(0, 0.01, size=1000)
+    b = np.zeros(1000)
+    users = np.repeat(np.arange(50), 20)
+    _, low, high = paired_bootstrap(a, b, seed=0)
+    _, user_low, user_high = paired_bootstrap(a, b, seed=0, groups=users)
+    assert user_high - user_low > 3 * (high - low)
+    assert user_low <= a.mean() <= user_high

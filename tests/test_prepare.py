@@ -99,15 +99,34 @@ def test_no_held_out_pair_reaches_any_input(split):
     splits, _, _ = prepare.build_examples(data.items, data.interactions, DataConfig(split=split, max_eval_examples=0))
     assert len(splits[F.EVAL_SPLIT]) > 300 and len(splits[F.VALIDATION_SPLIT]) > 300
     assert held_out_leaks(splits) == []
+    # The history text is the titles of the history's first ids: it leaks nothing the ids do not.
+    titles = {i["item_id"]: i["title"] for i in data.items}
+    for e in sum(splits.values(), []):
+        ids = e[F.HISTORY_ITEM_IDS].split()[: DataConfig().history_length]
+        assert e[F.HISTORY_TEXT] == F.join_history_text(titles[i] for i in ids)
     # Held-out examples still have a context to go on: the user's training interactions.
     assert np.mean([bool(e[F.HISTORY_ITEM_IDS]) for e in splits[F.EVAL_SPLIT]]) > 0.9
-    # The check itself can fail: the old rule (every earlier interaction is history) leaks.
-    leaky = {name: [dict(e) for e in rows] for name, rows in splits.items()}
+    # The check itself can fail: under the old rule (every earlier interaction is
+    # history) both held-out splits leak.
     times = {(r["user_id"], r["item_id"]): r["timestamp"] for r in data.interactions}
-    for e in leaky[F.EVAL_SPLIT]:
-        earlier = sorted((t, i) for (u, i), t in times.items() if u == e[F.USER_ID] and t < e[F.TIMESTAMP])
-        e[F.HISTORY_ITEM_IDS] = " ".join(i for _, i in reversed(earlier))
-    assert any(held == F.EVAL_SPLIT for _, held, _ in held_out_leaks(leaky))
+    leaky = {name: [dict(e) for e in rows] for name, rows in splits.items()}
+    for name in (F.VALIDATION_SPLIT, F.EVAL_SPLIT):
+        for e in leaky[name]:
+            earlier = sorted((t, i) for (u, i), t in times.items() if u == e[F.USER_ID] and t < e[F.TIMESTAMP])
+            e[F.HISTORY_ITEM_IDS] = " ".join(i for _, i in reversed(earlier))
+    assert {(F.VALIDATION_SPLIT, F.VALIDATION_SPLIT), (F.EVAL_SPLIT, F.EVAL_SPLIT)} <= {
+        (split, held) for split, held, _ in held_out_leaks(leaky)}
+
+
+def test_splits_that_would_be_empty_are_an_error_naming_the_cause():
+    same_time = [{"user_id": f"u{n}", "item_id": "i1", "rating": 1.0, "timestamp": 5} for n in range(8)]
+    with pytest.raises(DataError, match="leaves train, validation empty.*cut-off timestamps"):
+        _examples(ITEMS, same_time)
+    with pytest.raises(DataError, match="2 interactions"):
+        _examples(ITEMS, same_time[:2])
+    # A random split always has all three.
+    splits, _, _ = _examples(ITEMS, [dict(r) for r in same_time], split="random")
+    assert all(splits[s] for s in F.CONTEXT_SPLITS)
 
 
 def test_prepare_writes_splits_and_skips_when_unchanged(small_data, tmp_path):

@@ -14,8 +14,8 @@ works for cold-start items too (their embeddings come from text), and costs one
 [history x catalogue] product per request.
 
 ``scale`` and ``bandwidth`` are two numbers, fitted after the towers are
-trained (``fit``): the full-catalogue softmax likelihood of training
-examples drawn like the held-out ones is maximised over a grid, scale 0 (no affinity)
+trained (``fit``): the full-catalogue softmax likelihood of validation
+examples is maximised over a grid, scale 0 (no affinity)
 included, so the affinity is only used where it predicts better.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ bucket one of:
 - released 0-7, 7-30, 30-90, 90-365 or over 365 days before.
 
 The biases are fitted after the towers are trained (``fit``): maximum
-likelihood of training examples drawn like the held-out ones under a softmax over
+likelihood of validation examples under a softmax over
 the whole catalogue, by iterative scaling (each bucket's bias moves by the log
 of how many chosen items it held over how many the model expected).
 Serving takes the request time from the server's clock; offline evaluation

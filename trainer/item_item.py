@@ -16,11 +16,10 @@ without training interactions get nothing from it: cold-start items are left to
 the text.
 
 ``scale`` is fitted after the towers are trained, like the other terms: the
-grid point that maximises the full-catalogue softmax likelihood of the fit
-examples, scale 0 (no term) included. The ``B`` used for that fit is learnt
-*without* the fit examples' interactions (learnt with them, it would predict
-them too well and the scale would come out too large); the exported ``B`` is
-learnt from the whole training log.
+grid point that maximises the full-catalogue softmax likelihood of the
+validation examples, scale 0 (no term) included. ``B`` is learnt from the
+training split, which holds none of the validation interactions (learnt with
+them, it would predict them too well and the scale would come out too large).
 """
 from __future__ import annotations
 

@@ -212,11 +212,12 @@ def run_fn(fn_args: FnArgs) -> None:
     item_item_term = None
     if m.history_affinity or m.freshness or m.item_item:
         start = time.time()
+        # Never empty: data preparation refuses a split that would be.
+        count = len(inputs.read_features([validation_pattern], fn_args.data_accessor, tf_transform_output,
+                                         [F.TIMESTAMP])[F.TIMESTAMP])
         # The validation split, drawn like the held-out one: its histories hold
         # training interactions only, so the terms are fitted as they will be used.
         columns = [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS, F.TIMESTAMP]
-        count = len(inputs.read_features([validation_pattern], fn_args.data_accessor, tf_transform_output,
-                                         [F.TIMESTAMP])[F.TIMESTAMP])
         # Wide columns (query tokens, whole histories) for the fit sample only.
         examples = inputs.read_features([validation_pattern], fn_args.data_accessor, tf_transform_output, columns,
                                         rows=fit_sample(count, config))

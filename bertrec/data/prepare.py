@@ -56,7 +56,8 @@ class Prepared:
     skipped: bool
 
 
-#: The data settings that decide which interactions are held out.
+#: The data settings that decide which interactions are held out (``split_seed``
+#: too, although a time split ignores it: a changed seed is refused, not missed).
 SPLIT_SETTINGS = ("split", "eval_fraction", "validation_fraction", "split_seed")
 
 
@@ -84,10 +85,13 @@ def input_paths(data_dir: str) -> List[str]:
 
 
 def split_fingerprint(data_dir: str, data_config: DataConfig) -> str:
-    """Identifies the data and which of its interactions are held out (not the
-    caps or history settings): a trained model records it, and ``bertrec
-    evaluate`` refuses a model whose split differs from the one it reports on."""
+    """Identifies the data, which of its interactions are held out and which
+    train (not the held-out caps or history settings): a trained model records
+    it, and ``bertrec evaluate`` refuses a model whose split differs from the
+    one it reports on."""
     settings = {name: getattr(data_config, name) for name in SPLIT_SETTINGS}
+    if data_config.max_train_examples:  # a capped training split is another training log
+        settings["max_train_examples"] = data_config.max_train_examples
     return _digest(input_paths(data_dir), settings, b"split-v1")[:16]
 
 
@@ -95,36 +99,44 @@ def assign_splits(interactions, data_config: DataConfig):
     """Each interaction's split (train / validation / eval) and the eval cut-off time.
 
     Time split: the latest ``eval_fraction`` of interactions are eval, and the
-    latest ``validation_fraction`` of the rest are validation. Random split:
-    seeded random samples of the same sizes. Returns ({row: split}, cutoff)
-    with cutoff 0 for a random split.
+    latest ``validation_fraction`` of the rest are validation (interactions at
+    a cut-off's very time go to the later split: one moment is never split).
+    Random split: seeded random samples of the same sizes. Returns ({row:
+    split}, cutoff) with cutoff 0 for a random split. Raises DataError when a
+    split would be empty.
     """
-    def latest(rows, fraction):
-        # The last ``fraction`` of ``rows`` (in split order): at least one row, and one left before them.
-        return rows[max(1, min(len(rows) - 1, int(len(rows) * (1.0 - fraction)))):]
+    def cut(count, fraction):
+        # Where the last ``fraction`` of ``count`` rows starts: at least one row on each side.
+        return max(1, min(count - 1, int(count * (1.0 - fraction))))
 
+    if len(interactions) < 3:
+        raise csv_io.DataError(f"interactions.csv: {len(interactions)} interactions; the train, validation "
+                               "and eval splits need at least one each")
     if data_config.split == "random":
         order = sorted(r["_row"] for r in interactions)
         random.Random(data_config.split_seed).shuffle(order)
-        cutoff = 0
-    else:
-        order = [r["_row"] for r in sorted(interactions, key=lambda r: (r["timestamp"], r["_row"]))]
-    held_out = latest(order, data_config.eval_fraction)
-    training = order[: len(order) - len(held_out)]
-    validation = latest(training, data_config.validation_fraction) if len(training) > 1 else []
-    if data_config.split == "time":
-        by_row = {r["_row"]: r["timestamp"] for r in interactions}
-        cutoff = by_row[held_out[0]]
-        # Ties with the cut-off time go to eval: the same moment is never split.
-        validation_cut = by_row[validation[0]] if validation else cutoff
-        split_of = {}
-        for r in interactions:
-            t = r["timestamp"]
-            split_of[r["_row"]] = F.EVAL_SPLIT if t >= cutoff else F.VALIDATION_SPLIT if t >= validation_cut else F.TRAIN_SPLIT
-        return split_of, cutoff
-    split_of = {row: F.TRAIN_SPLIT for row in training}
-    split_of.update({row: F.VALIDATION_SPLIT for row in validation})
-    split_of.update({row: F.EVAL_SPLIT for row in held_out})
+        eval_start = cut(len(order), data_config.eval_fraction)
+        validation_start = cut(eval_start, data_config.validation_fraction)
+        split_of = {row: F.TRAIN_SPLIT for row in order[:validation_start]}
+        split_of.update({row: F.VALIDATION_SPLIT for row in order[validation_start:eval_start]})
+        split_of.update({row: F.EVAL_SPLIT for row in order[eval_start:]})
+        return split_of, 0
+    times = sorted(r["timestamp"] for r in interactions)
+    cutoff = times[cut(len(times), data_config.eval_fraction)]
+    before = [t for t in times if t < cutoff]
+    validation_cut = before[cut(len(before), data_config.validation_fraction)] if len(before) > 1 else cutoff
+    split_of = {}
+    for r in interactions:
+        t = r["timestamp"]
+        split_of[r["_row"]] = F.EVAL_SPLIT if t >= cutoff else F.VALIDATION_SPLIT if t >= validation_cut else F.TRAIN_SPLIT
+    counts = collections.Counter(split_of.values())
+    empty = [s for s in (F.TRAIN_SPLIT, F.VALIDATION_SPLIT, F.EVAL_SPLIT) if not counts[s]]
+    if empty:
+        raise csv_io.DataError(
+            f"interactions.csv: the time split leaves {', '.join(empty)} empty: too many interactions share the "
+            f"cut-off timestamps ({validation_cut}, {cutoff}); use more data, other data.eval_fraction / "
+            "data.validation_fraction, or data.split = 'random'"
+        )
     return split_of, cutoff
 
 
@@ -285,9 +297,16 @@ def prepare(data_dir: str, out_dir: str, data_config: DataConfig, log=print) -> 
 
 
 def prepared_split_fingerprint(out_dir: str) -> Optional[str]:
-    """The split fingerprint of the examples prepared in ``out_dir`` (None when
-    they were prepared elsewhere, without a summary)."""
-    return (_read_summary(os.path.join(out_dir, SUMMARY_FILE)) or {}).get("split_fingerprint")
+    """The split fingerprint of the examples prepared in ``out_dir``, a local or a
+    remote (``gs://``) folder; None when they were prepared without a summary."""
+    import tensorflow as tf
+
+    path = os.path.join(out_dir, SUMMARY_FILE)
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            return json.load(f).get("split_fingerprint")
+    except (tf.errors.NotFoundError, ValueError):
+        return None
 
 
 def _read_summary(path: str) -> Optional[dict]:

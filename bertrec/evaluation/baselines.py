@@ -114,7 +114,7 @@ def context_matrix(contexts: Sequence[np.ndarray], num_items: int, decay: Option
     return matrix
 
 
-def _tie_break(counts: np.ndarray) -> np.ndarray:
+def tie_break(counts: np.ndarray) -> np.ndarray:
     """A popularity term [N] too small to change any real preference."""
     return TIE_BREAK * counts / max(float(counts.max(initial=0.0)), 1.0)
 
@@ -245,7 +245,7 @@ class Ease(Baseline):
         weights = -p / np.diag(p)[None, :]
         weights[np.diag_indices_from(weights)] = 0.0
         self.weights = weights.astype(np.float32)
-        self._tie = _tie_break(log.counts())
+        self._tie = tie_break(log.counts())
         return self
 
     def _score(self, requests: Requests) -> np.ndarray:
@@ -263,7 +263,7 @@ class IdTwoTower(Baseline):
     validation ``metric`` and keeps the best epoch's model (``epochs`` becomes
     that epoch count, ``curve`` the metric per epoch); without one it trains
     ``epochs``. Users absent from the log score by popularity; items absent
-    from it share one out-of-vocabulary embedding.
+    from it (sharing one untrained out-of-vocabulary embedding) rank last.
     """
 
     sees = ("the user's id (an embedding learnt from the user's training-log interactions), not the context; "
@@ -328,6 +328,9 @@ class IdTwoTower(Baseline):
         index = np.where(known, self._user_index[np.where(known, users, 0)], 0)
         scores = (self._user_embeddings[index] @ self._item_embeddings[self._item_index].T).astype(np.float64)
         scores[index == 0] = self._popularity  # the OOV user embedding learnt nothing
+        # Items without training interactions share an untrained embedding: rank
+        # them last, in popularity order, rather than wherever it happens to land.
+        scores[:, self._item_index == 0] = scores.min(initial=0.0) - 1.0
         return scores
 
 
@@ -362,7 +365,7 @@ class TextSimilarity(Baseline):
         # Rows are unit length, so this is the item-item cosine; profiles are
         # weighted sums of rows, so profile . item = (weights @ similarity).
         self._similarity = (vectors @ vectors.T).toarray()
-        self._tie = _tie_break(log.counts())
+        self._tie = tie_break(log.counts())
         return self
 
     def _score(self, requests: Requests) -> np.ndarray:

@@ -1,9 +1,9 @@
 """Ranking metrics of one held-out item per example, over the whole catalogue.
 
 Every model (BERT, baselines) hands in a score for every catalogue item per
-example; items the user already interacted with in training are excluded
-(masked out) before ranking, as a product would do. The target's 0-based
-rank among the remaining items gives every metric:
+example; the items of the example's history are excluded (masked out) before
+ranking, as the served model does. The target's 0-based rank among the
+remaining items gives every metric:
 
 - recall@k (hit rate: one relevant item per example) = rank < k
 - NDCG@k = 1 / log2(rank + 2) if rank < k else 0
@@ -12,29 +12,30 @@ rank among the remaining items gives every metric:
   the cutoff keeps the two comparable.
 
 :func:`paired_bootstrap` gives a confidence interval for the difference of
-two models' means on the same examples.
+two models' means on the same examples (resampling users, not examples).
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
-from scipy import stats
 
 DEFAULT_KS = (10, 50, 100)
 DEFAULT_MRR_K = 100
 #: Score matrix cells handled at once by :func:`target_ranks` (bounds its temporaries).
 _CHUNK_CELLS = 1 << 22
+#: The rank of a target that cannot be ranked (a NaN or -inf score): a miss at every cut-off.
+UNRANKED = np.iinfo(np.int64).max // 2
 
 
 def target_ranks(scores: np.ndarray, targets: np.ndarray, excluded: Sequence[Iterable[int]]) -> np.ndarray:
     """0-based rank of ``targets[i]`` in ``scores[i]`` ([B, N]) among the items not in ``excluded[i]``.
 
     Ties count against the target (items with an equal score rank ahead), so a
-    constant scorer earns nothing. A NaN score is the lowest score: a NaN
-    target ranks last (with every other NaN or -inf item ahead of it), a NaN
-    elsewhere never ranks ahead of a finite target. An excluded target is an
-    error: it would be unrankable.
+    constant scorer earns nothing. A NaN score is the lowest score: a NaN or
+    -inf target is a miss at every cut-off (rank ``UNRANKED``), a NaN elsewhere
+    never ranks ahead of a finite target. An excluded target is an error: it
+    would be unrankable.
     """
     scores = np.asarray(scores)
     targets = np.asarray(targets, dtype=np.int64)
@@ -50,8 +51,9 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray, excluded: Sequence[Ite
         if len(hit):
             row = start + hit[0]
             raise ValueError(f"example {row}: the target item {targets[row]} is among its excluded items")
-        ahead = (block >= block[np.arange(len(t)), t][:, None]) & ~mask
-        ranks[rows] = ahead.sum(axis=1) - 1
+        target = block[np.arange(len(t)), t]
+        ahead = (block >= target[:, None]) & ~mask
+        ranks[rows] = np.where(np.isneginf(target), UNRANKED, ahead.sum(axis=1) - 1)
     return ranks
 
 
@@ -92,22 +94,32 @@ def metric_names(ks: Sequence[int] = DEFAULT_KS, ndcg_k: int = 10, mrr_k: int = 
     return [f"recall@{k}" for k in ks] + [f"ndcg@{ndcg_k}", f"mrr@{mrr_k}"]
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 1000, seed: int = 0) -> Tuple[float, float, float]:
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 1000, seed: int = 0,
+                     groups: Optional[np.ndarray] = None) -> Tuple[float, float, float]:
     """(mean(a) - mean(b), low, high): the difference of two models' per-example
     values on the same examples, with its 95% percentile bootstrap interval.
 
-    Resampling examples with the same indices for ``a`` and ``b`` is resampling
-    the per-example differences, which is what this does.
+    Both models are resampled with the same indices (a paired bootstrap). With
+    ``groups`` (e.g. each example's user), whole groups are resampled: one
+    user's examples are not independent, and resampling them one by one would
+    give too narrow an interval.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
         raise ValueError(f"need two equally long, non-empty 1-D arrays, got {a.shape} and {b.shape}")
     difference = a - b
     if np.all(difference == difference[0]):
-        # Every resample has the same mean (scipy would warn of a degenerate distribution).
+        # Every resample has the same mean.
         return float(difference[0]), float(difference[0]), float(difference[0])
-    # batch bounds the [batch, examples] resample matrix held at once.
-    result = stats.bootstrap((difference,), np.mean, n_resamples=samples, batch=max(1, _CHUNK_CELLS // len(a)),
-                             confidence_level=0.95, method="percentile", random_state=seed)
-    interval = result.confidence_interval
-    return float(difference.mean()), float(interval.low), float(interval.high)
+    _, group = np.unique(np.arange(len(a)) if groups is None else np.asarray(groups), return_inverse=True)
+    sums = np.bincount(group, weights=difference)
+    counts = np.bincount(group).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    means = []
+    # Batches bound the [batch, groups] resample matrix held at once.
+    batch = max(1, _CHUNK_CELLS // len(sums))
+    for start in range(0, samples, batch):
+        drawn = rng.integers(0, len(sums), size=(min(batch, samples - start), len(sums)))
+        means.append(sums[drawn].sum(axis=1) / counts[drawn].sum(axis=1))
+    low, high = np.percentile(np.concatenate(means), [2.5, 97.5])
+    return float(difference.mean()), float(low), float(high)

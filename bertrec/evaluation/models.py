@@ -100,21 +100,31 @@ def popularity_prior(requests: B.Requests, weight: float, log_counts: np.ndarray
 def zero_shot(requests: B.Requests, temperature: float, weight: float, *, encoder, titles: Sequence[str],
               history_length: int, item_embeddings: np.ndarray, log_counts: np.ndarray) -> np.ndarray:
     """Cosine of the pretrained encoder's history-text and item embeddings, over
-    ``temperature``, plus the popularity prior (as the model's retrieval score)."""
+    ``temperature``, plus the popularity prior (as the model's retrieval score);
+    popularity breaks ties and decides for an empty history."""
     texts = [F.join_history_text(titles[h] for h in context[:history_length]) for context in requests.contexts]
     cosine = encoder.queries(texts) @ item_embeddings.T
-    return cosine / temperature + weight * log_counts
+    # No history, nothing to read: popularity decides (as the other baselines back off to it).
+    empty = np.array([len(c) == 0 for c in requests.contexts])
+    cosine[empty] = 0.0
+    return cosine / temperature + weight * log_counts + B.tie_break(np.expm1(log_counts))
 
 
-def comparison_models(data, config: Config, validation: B.Validation, log=print) -> Iterator[Fitted]:
-    """Yields every comparison model, fitted on ``data.log`` and tuned on ``validation``."""
+def comparison_models(data, config: Config, validation: B.Validation, context_log: B.TrainingLog,
+                      log=print) -> Iterator[Fitted]:
+    """Yields every comparison model, fitted on ``data.log`` and tuned on
+    ``validation``; recent popularity then counts ``context_log``, everything
+    the report's requests may see before their time (for the test split, the
+    training and validation interactions), as a product counting the recent
+    log would."""
     train = data.log
     seed, metric = config.train.seed, config.evaluate.tune_metric
     log_counts = np.log1p(train.counts())
 
     yield Fitted("most-popular", B.MostPopular().fit(train), B.MostPopular.sees, None)
     tuned = tune(B.RecentPopular, B.RecentPopular.GRID, train, validation, metric)
-    yield Fitted("recent most-popular", tuned.model, B.RecentPopular.sees, tuned.params)
+    recent = B.RecentPopular(**tuned.params).fit(context_log)
+    yield Fitted("recent most-popular", recent, B.RecentPopular.sees, tuned.params)
     tuned = tune(functools.partial(B.Ease, basis=B.Ease.decompose(train)), B.Ease.GRID, train, validation, metric)
     yield Fitted("ease", tuned.model, B.Ease.sees, tuned.params)
     two_tower = B.IdTwoTower(seed=seed, metric=metric).fit(train, validation)

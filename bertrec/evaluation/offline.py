@@ -41,7 +41,8 @@ from bertrec import features as F
 from bertrec.config import Config
 from bertrec.data import csv_io, prepare
 from bertrec.evaluation import baselines as B
-from bertrec.evaluation.metrics import metric_names, paired_bootstrap, per_example, summarize, target_ranks
+from bertrec.evaluation.metrics import (UNRANKED, metric_names, paired_bootstrap, per_example, summarize,
+                                        target_ranks)
 
 SHORT_HISTORY = 5
 HEAD_FRACTION = 0.2
@@ -50,8 +51,6 @@ BERT_RANKED = "bert (re-ranked)"
 EASE = "ease"
 #: The report's held-out splits and the prepared split each one is.
 REPORT_SPLITS = {"test": F.EVAL_SPLIT, "validation": F.VALIDATION_SPLIT}
-#: Metrics with bootstrap intervals.
-INTERVAL_METRICS = ("recall@10", "ndcg@10", "mrr@100")
 #: Examples scored at once (bounds the [examples x catalogue] matrices).
 CHUNK = 1024
 
@@ -94,16 +93,26 @@ class EvalData:
         self.items = items
         item_row = {item: row for row, item in enumerate(self.item_ids)}
         self.released = np.array([prepare.release_time(i) for i in items], dtype=np.int64)
-        train = splits[F.TRAIN_SPLIT]
-        user_ids = sorted({e[F.USER_ID] for rows in (splits[s] for s in F.CONTEXT_SPLITS) for e in rows})
-        user_row = {u: i for i, u in enumerate(user_ids)}
-        self.num_users = len(user_ids)
-        self.log = B.TrainingLog(
-            users=np.array([user_row[e[F.USER_ID]] for e in train], dtype=np.int64),
-            items=np.array([item_row[e[F.ITEM_ID]] for e in train], dtype=np.int64),
-            times=np.array([e[F.TIMESTAMP] for e in train], dtype=np.int64),
-            num_users=len(user_ids), num_items=len(items),
-        )
+        user_row = {u: i for i, u in enumerate(sorted({r["user_id"] for r in interactions}))}
+        self.num_users = len(user_row)
+
+        def training_log(rows):
+            return B.TrainingLog(
+                users=np.array([user_row[r["user_id"]] for r in rows], dtype=np.int64),
+                items=np.array([item_row[r["item_id"]] for r in rows], dtype=np.int64),
+                times=np.array([r["timestamp"] for r in rows], dtype=np.int64),
+                num_users=len(user_row), num_items=len(items),
+            )
+
+        train = [{"user_id": e[F.USER_ID], "item_id": e[F.ITEM_ID], "timestamp": e[F.TIMESTAMP]}
+                 for e in splits[F.TRAIN_SPLIT]]
+        #: What every model learns from: the training split, as the Trainer gets it.
+        self.log = training_log(train)
+        split_of, _ = prepare.assign_splits(interactions, data)
+        validation = [r for r in interactions if split_of[r["_row"]] == F.VALIDATION_SPLIT]
+        #: Every interaction a request of each split may see (its context): a model
+        #: that reads the log as of the request (recent popularity) reads this.
+        self.context_logs = {"validation": self.log, "test": training_log(train + validation)}
         self.counts = np.bincount(self.log.items, minlength=len(items))
 
         def held_out(rows):
@@ -157,6 +166,9 @@ def check_split(config: Config, model_dir: str) -> str:
             recorded = json.load(f).get("split_fingerprint")
     except (OSError, ValueError) as e:
         raise SplitMismatch(f"{path}: cannot read the model's training summary ({e})") from None
+    if recorded is None:
+        raise SplitMismatch(f"{model_dir} records no split fingerprint (trained before bertrec recorded it, or "
+                            "from examples prepared without a summary): retrain it with `bertrec run`")
     if recorded != expected:
         raise SplitMismatch(
             f"{model_dir} was trained on another data split (fingerprint {recorded}) than the one this config "
@@ -202,7 +214,7 @@ def bert_ranks(data: EvalData, held: HeldOut, model_dir: str, batch_size: int = 
         reordered = np.take_along_axis(top, np.argsort(-logits, axis=1, kind="stable"), axis=1)
         # Targets the retrieval stage missed are out of the re-ranked list: a miss at every cut-off.
         hits = reordered == targets[:, None]
-        ranked.append(np.where(hits.any(axis=1), hits.argmax(axis=1), np.iinfo(np.int64).max // 2))
+        ranked.append(np.where(hits.any(axis=1), hits.argmax(axis=1), UNRANKED))
     return np.concatenate(retrieval), np.concatenate(ranked)
 
 
@@ -223,7 +235,8 @@ def evaluate(config: Config, model_dir: str, max_examples: int = 0, split: str =
     ranks: Dict[str, np.ndarray] = {}
     info: Dict[str, dict] = {}
     t = time.time()
-    for fitted in comparison_models(data, config, validation.validation(), log) if baselines else ():
+    models = comparison_models(data, config, validation.validation(), data.context_logs[split], log)
+    for fitted in models if baselines else ():
         ranks[fitted.name] = ranks_of(lambda chunk: fitted.model.score(chunk.requests), held)
         info[fitted.name] = {"sees": fitted.sees, "chosen": fitted.chosen, "seconds": round(time.time() - t, 1)}
         log(f"  {fitted.name}: {info[fitted.name]['seconds']}s; chosen on validation: {fitted.chosen}")
@@ -245,25 +258,36 @@ def evaluate(config: Config, model_dir: str, max_examples: int = 0, split: str =
         "models": info, "slices": {},
     }
     baseline_names = [name for name in ranks if name not in (BERT, BERT_RANKED)]
+    # MRR is cut where the re-ranked list ends, as the Evaluator's is.
+    mrr_k = config.serve.retrieve_k
+    report["metrics"] = metric_names(mrr_k=mrr_k)
     for slice_name, mask in data.slices(held).items():
-        block = {"count": int(mask.sum()), "models": {n: summarize(r[mask]) for n, r in ranks.items()},
+        block = {"count": int(mask.sum()), "models": {n: summarize(r[mask], mrr_k=mrr_k) for n, r in ranks.items()},
                  "intervals": {}}
         if mask.sum():
-            block["intervals"] = intervals({n: r[mask] for n, r in ranks.items()}, baseline_names,
-                                           block["models"], config.evaluate.bootstrap_samples, config.train.seed)
+            block["intervals"] = intervals({n: r[mask] for n, r in ranks.items()}, baseline_names, block["models"],
+                                           held.requests.users[mask], interval_metrics(mrr_k),
+                                           config.evaluate.bootstrap_samples, config.train.seed)
         report["slices"][slice_name] = block
     report["total_seconds"] = round(time.time() - start, 1)
     return report
 
 
+def interval_metrics(mrr_k: int) -> List[str]:
+    """The metrics the report gives intervals for."""
+    return ["recall@10", "ndcg@10", f"mrr@{mrr_k}"]
+
+
 def intervals(ranks: Dict[str, np.ndarray], baseline_names: List[str], summaries: Dict[str, dict],
-              samples: int = 1000, seed: int = 0) -> Dict[str, dict]:
+              users: np.ndarray, metrics: List[str], samples: int = 1000, seed: int = 0) -> Dict[str, dict]:
     """Per model and metric: its paired bootstrap difference to EASE and to the
-    best other baseline on that metric (difference, low, high)."""
+    best other baseline on that metric (difference, low, high), resampling
+    users. The best other baseline is the strongest in hindsight (on these
+    examples): the hardest comparison for the model."""
     out = {}
     for name in ranks:
         out[name] = {}
-        for metric in INTERVAL_METRICS:
+        for metric in metrics:
             others = [b for b in baseline_names if b != name]
             best = max(others, key=lambda b: summaries[b][metric], default=None)
             values = per_example(ranks[name], metric)
@@ -271,30 +295,36 @@ def intervals(ranks: Dict[str, np.ndarray], baseline_names: List[str], summaries
             for label, other in (("vs_ease", EASE), ("vs_best_other", best)):
                 if other is None or other == name or other not in ranks:
                     continue
-                diff, low, high = paired_bootstrap(values, per_example(ranks[other], metric), samples, seed)
+                diff, low, high = paired_bootstrap(values, per_example(ranks[other], metric), samples, seed,
+                                                   groups=users)
                 entry[label] = {"baseline": other, "difference": diff, "low": low, "high": high}
             out[name][metric] = entry
     return out
 
 
 def table(report: dict) -> str:
-    """The report as text: what each model sees, then a block per slice."""
-    names = metric_names()
+    """The report as text: what each model sees, then a block per slice with
+    intervals for recall@10 and NDCG@10 against EASE and recall@10 against the
+    best other baseline (* where the interval excludes zero)."""
+    names = report["metrics"]
+    columns = [("recall@10", "vs_ease", "d R@10 vs EASE"), ("ndcg@10", "vs_ease", "d NDCG@10 vs EASE"),
+               ("recall@10", "vs_best_other", "d R@10 vs best other")]
     lines = [f"{report['examples']} {report['split']} examples, {report['items']} items, "
              f"{report['training_interactions']} training interactions; tuned on {report['validation_examples']} "
-             f"validation examples", f"context: {report['context']}", "", "models:"]
+             f"validation examples", f"context: {report['context']}",
+             "intervals: paired bootstrap 95%, resampling users; * = excludes zero", "", "models:"]
     for model, info in report["models"].items():
         chosen = f"; chosen on validation: {_brief(info['chosen'])}" if info["chosen"] else ""
         lines.append(f"  {model:<26} sees {info['sees']}{chosen}")
     for slice_name, block in report["slices"].items():
         lines.append(f"\n{slice_name} ({block['count']} examples)")
         lines.append(f"  {'model':<26}" + "".join(f"{n:>11}" for n in names)
-                     + "".join(f"  {'d ' + m + ' vs EASE [95% CI]':>34}" for m in INTERVAL_METRICS[:2]))
+                     + "".join(f"  {title:>27}" for _, _, title in columns))
         for model, values in block["models"].items():
             row = f"  {model:<26}" + "".join(_cell(values[n]) for n in names)
-            for metric in INTERVAL_METRICS[:2]:
-                d = block["intervals"].get(model, {}).get(metric, {}).get("vs_ease")
-                row += f"  {_interval(d):>34}"
+            for metric, against, _ in columns:
+                d = block["intervals"].get(model, {}).get(metric, {}).get(against)
+                row += f"  {_interval(d):>27}"
             lines.append(row)
     return "\n".join(lines)
 
@@ -315,11 +345,11 @@ def _brief(chosen: dict) -> str:
 
 
 def _interval(d) -> str:
-    """'+0.012 [+0.004, +0.020]', with a star when the interval excludes zero."""
+    """'+0.012 [+0.004,+0.020]', with a star when the interval excludes zero."""
     if not d:
         return "-"
     star = "*" if d["low"] > 0 or d["high"] < 0 else " "
-    return f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]{star}"
+    return f"{d['difference']:+.3f} [{d['low']:+.3f},{d['high']:+.3f}]{star}"
 
 
 def _cell(value) -> str:
