@@ -127,8 +127,12 @@ def comparison_models(data, config: Config, validation: B.Validation, context_lo
     yield Fitted("recent most-popular", recent, B.RecentPopular.sees, tuned.params)
     tuned = tune(functools.partial(B.Ease, basis=B.Ease.decompose(train)), B.Ease.GRID, train, validation, metric)
     yield Fitted("ease", tuned.model, B.Ease.sees, tuned.params)
-    two_tower = B.IdTwoTower(seed=seed, metric=metric).fit(train, validation)
-    yield Fitted("id two-tower", two_tower, two_tower.sees, {"epochs": two_tower.epochs})
+    # Epochs (early stopping) and Adagrad's step size, both on validation.
+    two_towers = [B.IdTwoTower(seed=seed, metric=metric, learning_rate=rate).fit(train, validation)
+                  for rate in (0.02, 0.1, 0.5)]
+    two_tower = max(two_towers, key=lambda m: max(m.curve))
+    yield Fitted("id two-tower", two_tower, two_tower.sees,
+                 {"learning_rate": two_tower.learning_rate, "epochs": two_tower.epochs})
 
     texts = data.item_texts()
     tuned = tune(functools.partial(B.TextSimilarity, texts), B.TextSimilarity.GRID, train, validation, metric)
@@ -143,7 +147,8 @@ def comparison_models(data, config: Config, validation: B.Validation, context_lo
 
     from bertrec.evaluation.zero_shot import PretrainedEncoder
 
-    log("  embedding the catalogue with the pretrained encoder (zero-shot)")
+    log(f"  zero-shot: embedding {len(data.items)} items, then the history texts of the validation and "
+        "report examples, with the pretrained encoder")
     encoder = PretrainedEncoder(config.model)
     items = data.items
     item_embeddings = encoder.items([i["title"] for i in items], [i["tags"] for i in items],
