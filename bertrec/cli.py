@@ -116,7 +116,7 @@ def _evaluate(config: Config, args) -> None:
     from bertrec.evaluation import offline
 
     model = args.model or _latest_or_exit(config)
-    report = offline.evaluate(config, model, args.max_examples, args.split)
+    report = offline.evaluate(config, model, args.max_examples, args.split, baselines=not args.bert_only)
     print(offline.table(report))
     out = args.out or os.path.join(config.paths().work_dir, "evaluation.json")
     print(f"report written to {offline.write(report, out)}")
@@ -250,6 +250,8 @@ def main(argv=None) -> int:
     ev.add_argument("--max-examples", type=int, default=0,
                     help="cap on the examples of each held-out split (default: data.max_eval_examples)")
     ev.add_argument("--out", help="JSON report path (default: <work_dir>/evaluation.json)")
+    ev.add_argument("--bert-only", action="store_true",
+                    help="score the model alone, without fitting the comparison models (faster)")
     ev.set_defaults(func=_evaluate)
     srv = sub.add_parser("serve", help="serve the pushed models over TF Serving's gRPC API (what `make serve` runs)")
     srv.add_argument("--port", type=int, help="gRPC port (default: server.port; 0 picks a free one)")

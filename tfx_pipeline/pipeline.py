@@ -21,8 +21,8 @@ from bertrec.config import Config
 from tfx_pipeline import pusher
 from tfx_pipeline.anomalies_gate import AnomaliesGate
 from tfx_pipeline.evaluation import eval_config
-from bertrec.data.prepare import prepared_split_fingerprint
-from trainer.task import SPLIT_FINGERPRINT_KEY, trainer_config
+from bertrec.data.prepare import SUMMARY_FILE
+from trainer.task import SPLIT_SUMMARY_KEY, trainer_config
 from transforms.preprocessing import transform_config
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
@@ -53,8 +53,10 @@ def source_fingerprint(paths: List[str]) -> str:
 #: The sources each custom component's code depends on.
 _SHARED_SOURCES = ["bertrec/__init__.py", "bertrec/config.py", "bertrec/features.py", "bertrec/pretrained.py"]
 TRANSFORM_SOURCES = _SHARED_SOURCES + ["transforms"]
+# The Trainer reads the preparation summary (bertrec/data/prepare.py, which imports csv_io).
 # The Trainer also writes the warm-up requests (serving/warmup.py, serving/protocol.py).
-TRAINER_SOURCES = TRANSFORM_SOURCES + ["trainer", "serving/warmup.py", "serving/protocol.py"]
+TRAINER_SOURCES = TRANSFORM_SOURCES + ["trainer", "serving/warmup.py", "serving/protocol.py",
+                                       "bertrec/data/prepare.py", "bertrec/data/csv_io.py"]
 
 
 def with_fingerprint(custom_config: dict, sources: List[str]) -> dict:
@@ -108,7 +110,8 @@ def create_pipeline(
             splits=[F.VALIDATION_SPLIT, F.CATALOGUE_SPLIT], num_steps=config.train.validation_steps
         ),
         custom_config=with_fingerprint(
-            {**trainer_config(config), SPLIT_FINGERPRINT_KEY: prepared_split_fingerprint(examples_dir)},
+            # Read when the Trainer runs (not when the pipeline is compiled, maybe offline for Vertex).
+            {**trainer_config(config), SPLIT_SUMMARY_KEY: f"{examples_dir.rstrip('/')}/{SUMMARY_FILE}"},
             TRAINER_SOURCES,
         ),
     )

@@ -24,6 +24,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from bertrec import features as F
 from bertrec.config import Config
+from bertrec.data.prepare import prepared_split_fingerprint
 from trainer import distribution, export, inputs, item_item, priors, score_terms
 from trainer.model import Recommender
 from transforms.preprocessing import NUM_OOV_BUCKETS
@@ -130,9 +131,10 @@ def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, config:
 #: Config sections the Trainer reads; only these are its custom_config, so that
 #: e.g. a changed work directory does not re-train.
 TRAINER_SECTIONS = ("data", "model", "train", "serve", "evaluate")
-#: custom_config key of the prepared examples' split fingerprint
-#: (``bertrec.data.prepare.split_fingerprint``), recorded in ``training.json``.
-SPLIT_FINGERPRINT_KEY = "_split_fingerprint"
+#: custom_config key of the path of the examples' preparation summary, whose
+#: split fingerprint (``bertrec.data.prepare.split_fingerprint``) the model
+#: records in ``training.json``.
+SPLIT_SUMMARY_KEY = "_split_summary"
 
 
 def trainer_config(config: Config) -> dict:
@@ -143,7 +145,10 @@ def trainer_config(config: Config) -> dict:
 def run_fn(fn_args: FnArgs) -> None:
     """Trains, embeds the catalogue and exports the serving model."""
     config = Config.from_dict(fn_args.custom_config, source="Trainer custom_config")
-    split_fingerprint = fn_args.custom_config.get(SPLIT_FINGERPRINT_KEY)
+    split_fingerprint = prepared_split_fingerprint(fn_args.custom_config.get(SPLIT_SUMMARY_KEY, ""))
+    if split_fingerprint is None:
+        logging.warning("bertrec: no split fingerprint in %s: `bertrec evaluate` will refuse this model",
+                        fn_args.custom_config.get(SPLIT_SUMMARY_KEY))
     t = config.train
     tf.keras.utils.set_random_seed(t.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)

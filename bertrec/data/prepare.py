@@ -296,16 +296,15 @@ def prepare(data_dir: str, out_dir: str, data_config: DataConfig, log=print) -> 
     return Prepared(out_dir, counts, cutoff, skipped=False)
 
 
-def prepared_split_fingerprint(out_dir: str) -> Optional[str]:
-    """The split fingerprint of the examples prepared in ``out_dir``, a local or a
-    remote (``gs://``) folder; None when they were prepared without a summary."""
+def prepared_split_fingerprint(summary_path: str) -> Optional[str]:
+    """The split fingerprint in a preparation summary (``<out_dir>/summary.json``,
+    local or remote such as ``gs://``); None when there is none to read."""
     import tensorflow as tf
 
-    path = os.path.join(out_dir, SUMMARY_FILE)
     try:
-        with tf.io.gfile.GFile(path) as f:
+        with tf.io.gfile.GFile(summary_path) as f:
             return json.load(f).get("split_fingerprint")
-    except (tf.errors.NotFoundError, ValueError):
+    except (tf.errors.OpError, ValueError):
         return None
 
 
