@@ -94,7 +94,6 @@ class EvalData:
         item_row = {item: row for row, item in enumerate(self.item_ids)}
         self.released = np.array([prepare.release_time(i) for i in items], dtype=np.int64)
         user_row = {u: i for i, u in enumerate(sorted({r["user_id"] for r in interactions}))}
-        self.num_users = len(user_row)
 
         def training_log(rows):
             return B.TrainingLog(
