@@ -19,6 +19,13 @@ from trainer import affinity, freshness, item_item, likelihood
 FIT_ROUNDS = 2
 
 
+def fit_sample(count: int, size: int, seed: int) -> np.ndarray:
+    """Positions (sorted) of the at most ``size`` of ``count`` held-out examples
+    the terms are fitted on (a seeded sample; each fit holds a few [examples x
+    catalogue] matrices)."""
+    return np.sort(np.random.RandomState(seed).choice(count, size=min(size, count), replace=False))
+
+
 def fit(scores: np.ndarray, histories: Sequence[np.ndarray], targets: np.ndarray, *,
         affinity_layer: Optional[affinity.HistoryAffinity] = None, embeddings: Optional[np.ndarray] = None,
         freshness_layer: Optional[freshness.Freshness] = None, request_times: Optional[np.ndarray] = None,

@@ -78,13 +78,6 @@ def make_optimizer(model: Recommender, t) -> tf.keras.optimizers.Optimizer:
     return tfrs.experimental.optimizers.CompositeOptimizer(groups)
 
 
-def fit_sample(count: int, config: Config) -> np.ndarray:
-    """Positions (sorted) of the at most ``train.affinity_fit_examples`` of the
-    ``count`` validation examples the score terms are fitted on (a seeded sample)."""
-    size = min(config.train.affinity_fit_examples, count)
-    return np.sort(np.random.RandomState(config.train.seed).choice(count, size=size, replace=False))
-
-
 def interaction_rows(log: dict, catalogue: dict, num_items: int) -> tuple:
     """(user vocabulary indices, catalogue rows) of the training interactions in
     ``log``; ``num_items``: the item vocabulary's size, out-of-vocabulary buckets included."""
@@ -106,7 +99,7 @@ def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, config:
                     ease_weights=None) -> dict:
     """Fits the enabled score terms (history affinity, freshness, item-item), each
     given the others, on ``examples`` (transformed feature columns of the
-    ``fit_sample`` validation rows) against the embedded catalogue; the item-item
+    ``score_terms.fit_sample`` validation rows) against the embedded catalogue; the item-item
     term uses ``ease_weights`` (columns, weights) of the training log.
     Returns what was chosen, for the training summary."""
     row = {item: r for r, item in enumerate(catalogue["ids"])}
@@ -225,7 +218,7 @@ def run_fn(fn_args: FnArgs) -> None:
         columns = [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS, F.TIMESTAMP]
         # Wide columns (query tokens, whole histories) for the fit sample only.
         examples = inputs.read_features([validation_pattern], fn_args.data_accessor, tf_transform_output, columns,
-                                        rows=fit_sample(count, config))
+                                        rows=score_terms.fit_sample(count, t.affinity_fit_examples, t.seed))
         ease_weights = None
         if m.item_item:
             users, items = interaction_rows(log, catalogue, num_items)

@@ -61,9 +61,9 @@ class Prepared:
 SPLIT_SETTINGS = ("split", "eval_fraction", "validation_fraction", "split_seed")
 
 
-def _digest(paths: List[str], settings: dict, version: bytes) -> str:
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    digest.update(version)
+def _files_digest(paths: List[str]) -> str:
+    """One read of the input files: their names and contents, hashed."""
+    digest = hashlib.sha256()
     for path in paths:
         digest.update(os.path.basename(path).encode())
         with open(path, "rb") as f:
@@ -72,9 +72,13 @@ def _digest(paths: List[str], settings: dict, version: bytes) -> str:
     return digest.hexdigest()
 
 
-def _fingerprint(paths: List[str], data_config: DataConfig) -> str:
+def _digest(files_digest: str, settings: dict, version: bytes) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode() + version + files_digest.encode()).hexdigest()
+
+
+def _fingerprint(files_digest: str, data_config: DataConfig) -> str:
     """Changes with the input files or any data knob: preparation re-runs."""
-    return _digest(paths, dataclasses.asdict(data_config), b"format-v3")
+    return _digest(files_digest, dataclasses.asdict(data_config), b"format-v4")
 
 
 def input_paths(data_dir: str) -> List[str]:
@@ -84,15 +88,16 @@ def input_paths(data_dir: str) -> List[str]:
     return paths + ([users] if os.path.exists(users) else [])
 
 
-def split_fingerprint(data_dir: str, data_config: DataConfig) -> str:
+def split_fingerprint(data_dir: str, data_config: DataConfig, files_digest: Optional[str] = None) -> str:
     """Identifies the data, which of its interactions are held out and which
     train (not the held-out caps or history settings): a trained model records
     it, and ``bertrec evaluate`` refuses a model whose split differs from the
-    one it reports on."""
+    one it reports on. ``files_digest``: the inputs' digest, when already read."""
     settings = {name: getattr(data_config, name) for name in SPLIT_SETTINGS}
     if data_config.max_train_examples:  # a capped training split is another training log
         settings["max_train_examples"] = data_config.max_train_examples
-    return _digest(input_paths(data_dir), settings, b"split-v1")[:16]
+    files_digest = files_digest or _files_digest(input_paths(data_dir))
+    return _digest(files_digest, settings, b"split-v2")[:16]
 
 
 def assign_splits(interactions, data_config: DataConfig):
@@ -254,7 +259,8 @@ def prepare(data_dir: str, out_dir: str, data_config: DataConfig, log=print) -> 
     for path in inputs[:2]:
         if not os.path.exists(path):
             raise csv_io.DataError(f"{path}: file not found (see README, 'Bring your own data')")
-    fingerprint = _fingerprint(inputs, data_config)
+    files_digest = _files_digest(inputs)
+    fingerprint = _fingerprint(files_digest, data_config)
     summary_path = os.path.join(out_dir, SUMMARY_FILE)
     previous = _read_summary(summary_path)
     if previous and previous.get("fingerprint") == fingerprint:
@@ -279,7 +285,7 @@ def prepare(data_dir: str, out_dir: str, data_config: DataConfig, log=print) -> 
         "fingerprint": fingerprint,
         "counts": counts,
         "cutoff_timestamp": cutoff,
-        "split_fingerprint": split_fingerprint(data_dir, data_config),
+        "split_fingerprint": split_fingerprint(data_dir, data_config, files_digest),
         "notes": notes,
         "inputs": inputs,
     }

@@ -54,9 +54,8 @@ class ScoreTermsModel(B.Baseline):
 
         m = self.config.model
         self.num_items = log.num_items
-        count = len(validation.targets)
-        size = min(self.config.train.affinity_fit_examples, count)
-        rows = np.sort(np.random.RandomState(self.config.train.seed).choice(count, size=size, replace=False))
+        t = self.config.train
+        rows = score_terms.fit_sample(len(validation.targets), t.affinity_fit_examples, t.seed)
         requests, targets = validation.requests[rows], validation.targets[rows]
         excluded = likelihood.excluded_rows(self.num_items, requests.contexts, targets)
         search = likelihood.grid_search(
