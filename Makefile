@@ -16,13 +16,14 @@ export TF_USE_LEGACY_KERAS := 1
 PYTHON310 = $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
   "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: help setup run test serve bench bench-quality clean
+.PHONY: help setup run test serve bench bench-train bench-quality clean
 
 help:
 	@echo "make run    set up, run the whole TFX pipeline on the built-in data, push a model"
 	@echo "make test   set up, run the test suite"
 	@echo "make serve  serve the pushed models over TF Serving's gRPC API on port 8500 (Ctrl-C stops)"
 	@echo "make bench  serving benchmark: 10,000-item model, in-process vs gRPC, 8 concurrent clients"
+	@echo "make bench-train  training throughput: today's step vs the cached / sequence / bfloat16 steps"
 	@echo "make bench-quality  quality vs training time vs model size for the model's cost knobs"
 	@echo "make clean  remove runs/ (pipeline outputs, metadata, pushed models)"
 
@@ -54,6 +55,9 @@ BENCH_CONFIG := benchmarks/serving.json
 bench: setup
 	$(VENV)/bin/bertrec --config $(BENCH_CONFIG) run
 	$(VENV)/bin/python benchmarks/serving_bench.py --config $(BENCH_CONFIG)
+
+bench-train: setup
+	$(VENV)/bin/python benchmarks/train_bench.py
 
 bench-quality: setup
 	$(VENV)/bin/python benchmarks/quality_cost.py

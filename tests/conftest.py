@@ -28,7 +28,7 @@ TINY = {
     "generator": {"num_items": 240, "num_users": 120, "num_interactions": 3600},
     "data": {"max_eval_examples": 300},
     "model": {"query_sequence_length": 32, "item_sequence_length": 24},
-    "train": {"batch_size": 32, "train_steps": 80, "epochs": 2, "validation_steps": 2, "logical_cpu_devices": 2},
+    "train": {"batch_size": 32, "max_epochs": 2, "logical_cpu_devices": 2},
     "serve": {"top_k": 10, "retrieve_k": 50},
     "evaluate": {"recall_k": 50, "min_retrieval_recall": 0.3, "min_ranked_recall": 0.05},
 }

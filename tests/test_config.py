@@ -14,9 +14,9 @@ def test_defaults_are_valid_and_paths_absolute():
 
 def test_overlay_changes_only_named_fields(tmp_path):
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({"train": {"train_steps": 7}, "model": {"encoder": "tiny"}}))
+    path.write_text(json.dumps({"train": {"max_epochs": 7}, "model": {"encoder": "tiny"}}))
     config = Config.load(str(path))
-    assert config.train.train_steps == 7 and config.model.encoder == "tiny"
+    assert config.train.max_epochs == 7 and config.model.encoder == "tiny"
     assert config.train.batch_size == Config().train.batch_size
 
 
@@ -34,7 +34,7 @@ def test_invalid_values_are_named(values, message):
 
 def test_invalid_json_names_file_and_line(tmp_path):
     path = tmp_path / "c.json"
-    path.write_text('{"train":\n  {"train_steps": }}')
+    path.write_text('{"train":\n  {"max_epochs": }}')
     with pytest.raises(ConfigError, match=r"c\.json: invalid JSON at line 2"):
         Config.load(str(path))
 

@@ -65,6 +65,23 @@ def test_training_summary_records_the_fitted_score_terms(pipeline_run):
     assert summary["unseen_item_prior"] == 0.0
 
 
+def test_training_ran_whole_epochs_and_kept_the_best_validated_one(pipeline_run):
+    _, config, result = pipeline_run
+    model_dir = result.stdout.strip().splitlines()[-1]
+    with open(os.path.join(model_dir, "assets.extra", "training.json")) as f:
+        summary = json.load(f)
+    with open(os.path.join(config.paths().examples_dir, "summary.json")) as f:
+        train_examples = json.load(f)["counts"]["train"]
+    # An epoch is a pass over the training split, whatever its size.
+    assert summary["steps_per_epoch"] == -(-train_examples // config.train.batch_size)
+    assert 1 <= summary["epochs"] <= config.train.max_epochs and summary["steps"] == summary["epochs"] * summary["steps_per_epoch"]
+    curve = [epoch[config.train.early_stopping_metric] for epoch in summary["validation_curve"]]
+    assert len(curve) == summary["epochs"] and summary["best_epoch"] == 1 + curve.index(max(curve))
+    # The frozen layers were cached, and the towers learnt: validation retrieval
+    # over the whole catalogue (recall@100 of 240 items) beats random ranking (0.42).
+    assert summary["frozen_layers_cached"] and max(curve) > 0.5, summary
+
+
 def test_evaluator_computed_retrieval_and_ranking_metrics_and_blessed(pipeline_run):
     import tensorflow_model_analysis as tfma
 
@@ -249,7 +266,7 @@ def test_worse_model_is_not_blessed_and_serving_keeps_the_old_version(pipeline_r
     worse = json.loads(json.dumps(TINY))
     # A randomly initialised tiny encoder trained for two steps: far worse than MiniLM.
     worse["model"].update({"encoder": "tiny"})
-    worse["train"].update({"train_steps": 2, "epochs": 1})
+    worse["train"].update({"max_steps": 2, "max_epochs": 1})
     worse_path = write_config(tmp_path, worse, name=config.pipeline.name)
     with open(worse_path) as f:
         values = json.load(f)

@@ -103,12 +103,11 @@ def create_pipeline(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=[F.TRAIN_SPLIT], num_steps=config.train.train_steps),
+        # No step count: run_fn trains whole epochs with early stopping (train.max_epochs).
+        train_args=tfx.proto.TrainArgs(splits=[F.TRAIN_SPLIT]),
         # The catalogue split rides along with validation; run_fn tells them apart.
         # The eval (test) split is for the Evaluator alone.
-        eval_args=tfx.proto.EvalArgs(
-            splits=[F.VALIDATION_SPLIT, F.CATALOGUE_SPLIT], num_steps=config.train.validation_steps
-        ),
+        eval_args=tfx.proto.EvalArgs(splits=[F.VALIDATION_SPLIT, F.CATALOGUE_SPLIT]),
         custom_config=with_fingerprint(
             # Read when the Trainer runs (not when the pipeline is compiled, maybe offline for Vertex).
             {**trainer_config(config), SPLIT_SUMMARY_KEY: f"{examples_dir.rstrip('/')}/{SUMMARY_FILE}"},

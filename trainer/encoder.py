@@ -21,8 +21,11 @@ from bertrec.config import ModelConfig
 PAD_TOKEN_ID = 0  # [PAD] in BERT's uncased vocabulary
 
 
-def build_backbone(config: ModelConfig, max_sequence_length: int) -> keras_nlp.models.BertBackbone:
-    """A BertBackbone per ``config.encoder`` with the partial fine-tuning applied."""
+def build_backbone(config: ModelConfig, max_sequence_length: int, dtype: Optional[str] = None
+                   ) -> keras_nlp.models.BertBackbone:
+    """A BertBackbone per ``config.encoder`` with the partial fine-tuning applied;
+    ``dtype``: its Keras dtype policy (``"mixed_bfloat16"``: bfloat16 matmuls,
+    float32 weights; None: float32)."""
     if config.encoder == "minilm":
         hf = pretrained.minilm_config()
         backbone = keras_nlp.models.BertBackbone(
@@ -34,6 +37,7 @@ def build_backbone(config: ModelConfig, max_sequence_length: int) -> keras_nlp.m
             dropout=config.dropout,
             max_sequence_length=max_sequence_length,
             num_segments=hf["type_vocab_size"],
+            dtype=dtype,
         )
         load_hf_weights(backbone, pretrained.minilm_weights())
     else:
@@ -45,6 +49,7 @@ def build_backbone(config: ModelConfig, max_sequence_length: int) -> keras_nlp.m
             intermediate_dim=config.tiny_intermediate_dim,
             dropout=config.dropout,
             max_sequence_length=max_sequence_length,
+            dtype=dtype,
         )
     freeze_lower_layers(backbone, config.trainable_encoder_layers)
     return backbone
@@ -125,6 +130,11 @@ class TextEncoder(tf.keras.layers.Layer):
     Mean pooling over non-padding tokens, then an optional projection.
     Both towers wrap the same backbone (shared weights, half the memory and the
     same text space for users and items) with their own projection.
+
+    The backbone runs in two parts so that training can cache the first:
+    :meth:`frozen_states` (embeddings and the frozen lower transformer layers,
+    whose output for a given text never changes) and :meth:`from_states` (the
+    fine-tuned top layers, pooling and projection). ``call`` is the two in turn.
     """
 
     def __init__(self, backbone: tf.keras.Model, projection_dim: int = 0, **kwargs):
@@ -134,20 +144,57 @@ class TextEncoder(tf.keras.layers.Layer):
             tf.keras.layers.Dense(projection_dim, name="projection") if projection_dim > 0 else None
         )
 
-    def call(self, token_ids, training=False):
-        token_ids = tf.cast(token_ids, tf.int32)
-        mask = tf.cast(tf.not_equal(token_ids, PAD_TOKEN_ID), tf.int32)
-        # Packed sequences end in padding: drop the columns that are padding in
-        # every row, so a batch costs what its longest text needs, not the
-        # sequence-length budget. Padding is masked, so embeddings are unchanged.
+    @property
+    def frozen_layers(self) -> int:
+        """How many bottom transformer layers are frozen (their output can be
+        cached); -1 when the embeddings train too (nothing can)."""
+        if self.backbone.token_embedding.trainable:
+            return -1
+        layers = self.backbone.transformer_layers
+        return next((i for i, layer in enumerate(layers) if layer.trainable), len(layers))
+
+    @staticmethod
+    def padding_mask(token_ids) -> tf.Tensor:
+        """1 where ``token_ids`` [batch, length] are text, 0 where padding."""
+        return tf.cast(tf.not_equal(tf.cast(token_ids, tf.int32), PAD_TOKEN_ID), tf.int32)
+
+    @staticmethod
+    def _trim(mask, *tensors):
+        """``tensors`` cut to the longest text of the batch (packed sequences end in
+        padding, and padding is masked: embeddings are unchanged, a batch costs
+        what its longest text needs rather than the sequence-length budget)."""
         length = tf.maximum(tf.reduce_max(tf.reduce_sum(mask, axis=1)), 1)
-        token_ids, mask = token_ids[:, :length], mask[:, :length]
-        sequence = self.backbone(
-            {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": mask},
-            training=training,
-        )["sequence_output"]
-        weights = tf.cast(mask, sequence.dtype)[:, :, tf.newaxis]
+        return [t[:, :length] for t in tensors]
+
+    def frozen_states(self, token_ids, training=False) -> tf.Tensor:
+        """Hidden states [batch, length, hidden] after the frozen layers (the
+        backbone's compute dtype); ``frozen_layers`` must be >= 0 for them to be
+        a cacheable constant of the text."""
+        b = self.backbone
+        token_ids = tf.cast(token_ids, tf.int32)
+        mask = self.padding_mask(token_ids)
+        tokens = b.token_embedding(token_ids)
+        x = b.embeddings_add((tokens, b.position_embedding(tokens), b.segment_embedding(tf.zeros_like(token_ids))))
+        x = b.embeddings_dropout(b.embeddings_layer_norm(x), training=training)
+        for layer in b.transformer_layers[: max(self.frozen_layers, 0)]:
+            x = layer(x, padding_mask=mask, training=training)
+        return x
+
+    def from_states(self, states, mask, training=False) -> tf.Tensor:
+        """Embeddings [batch, dim] of ``frozen_states`` [batch, length, hidden] and
+        their padding ``mask`` [batch, length]."""
+        mask = tf.cast(mask, tf.int32)
+        states, mask = self._trim(mask, states, mask)
+        for layer in self.backbone.transformer_layers[max(self.frozen_layers, 0):]:
+            states = layer(states, padding_mask=mask, training=training)
+        sequence = tf.cast(states, tf.float32)
+        weights = tf.cast(mask, tf.float32)[:, :, tf.newaxis]
         pooled = tf.reduce_sum(sequence * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
         if self.projection is not None:
-            pooled = self.projection(pooled)
-        return tf.math.l2_normalize(tf.cast(pooled, tf.float32), axis=-1)
+            pooled = tf.cast(self.projection(pooled), tf.float32)
+        return tf.math.l2_normalize(pooled, axis=-1)
+
+    def call(self, token_ids, training=False):
+        mask = self.padding_mask(token_ids)
+        token_ids, mask = self._trim(mask, token_ids, mask)
+        return self.from_states(self.frozen_states(token_ids, training=training), mask, training=training)

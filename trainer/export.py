@@ -50,6 +50,8 @@ import tensorflow as tf
 from bertrec import features as F
 from bertrec.config import Config
 from serving import warmup
+from trainer import history
+from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_MASK
 
 
 
@@ -73,6 +75,7 @@ class RecommenderServer(tf.Module):
         self.model = model
         self.tft_layer = tft_layer
         self._history_length = config.data.history_length
+        self._sequence_items = config.model.sequence_items
         self._max_history_items = config.data.max_history_items
         # A term the fit left at zero (or never fitted: switched off) costs
         # requests nothing: it is not computed at all.
@@ -154,19 +157,23 @@ class RecommenderServer(tf.Module):
     # -- building blocks ---------------------------------------------------
     def _history_rows(self, history_item_ids: tf.Tensor) -> tf.RaggedTensor:
         """Catalogue rows of the history ids (unknown ids skipped), as ragged [B, None]."""
-        ids = tf.strings.split(history_item_ids, sep=F.HISTORY_ID_SEPARATOR)
-        rows = tf.ragged.map_flat_values(self.item_row.lookup, ids)
-        return tf.ragged.boolean_mask(rows, rows >= 0)
+        return history.history_rows(self.item_row, history_item_ids)
 
     def _encode_query(self, user_id: tf.Tensor, history_rows: tf.RaggedTensor):
         """Query embeddings [B, D] and user vocabulary indices [B]."""
-        recent = history_rows[:, : self._history_length]
-        text = tf.strings.reduce_join(
-            tf.gather(self.item_titles, recent), axis=-1, separator=F.HISTORY_TEXT_SEPARATOR
-        )
-        transformed = self.tft_layer({F.USER_ID: user_id, F.HISTORY_TEXT: text})
-        user_index = transformed[F.USER_INDEX]
-        return self.model.query_tower(transformed[F.QUERY_TOKENS], user_index, training=False), user_index
+        if self.model.reads_history_sequence:
+            features = dict(zip(
+                (HISTORY_EMBEDDINGS, HISTORY_MASK),
+                history.sequence_inputs(history_rows, self.item_embeddings, self._sequence_items),
+            ))
+            features[F.USER_INDEX] = self.tft_layer({F.USER_ID: user_id})[F.USER_INDEX]
+        else:
+            recent = history_rows[:, : self._history_length]
+            text = tf.strings.reduce_join(
+                tf.gather(self.item_titles, recent), axis=-1, separator=F.HISTORY_TEXT_SEPARATOR
+            )
+            features = self.tft_layer({F.USER_ID: user_id, F.HISTORY_TEXT: text})
+        return self.model.encode_query(features, training=False), features[F.USER_INDEX]
 
     def _history_embeddings(self, history_rows: tf.RaggedTensor):
         """What the history affinity compares items with: embeddings [B, H, D] and

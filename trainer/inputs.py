@@ -8,6 +8,17 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
 
+# Features the training input pipeline adds to the transformed ones
+# (``trainer.catalogue_cache.CatalogueCache.add_inputs``).
+#: The sequence tower's input: embeddings [B, S, D] of the most recent history items ...
+HISTORY_EMBEDDINGS = "history_embeddings"
+#: ... and which of the S are items (1) rather than padding (0).
+HISTORY_MASK = "history_mask"
+#: The target item's hidden states after the encoder's frozen layers [B, L, H] ...
+ITEM_STATES = "item_states"
+#: ... and their padding mask [B, L].
+ITEM_STATES_MASK = "item_states_mask"
+
 
 def transformed_dataset(
     file_pattern: List[str],

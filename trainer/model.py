@@ -1,7 +1,9 @@
 """The recommender: BERT two-tower retrieval plus a ranking head, one TFRS model.
 
-- Query tower: the user's history text -> sentence embedding.
-- Candidate tower: the item's text -> sentence embedding (same backbone).
+- Query tower (``model.query_tower``): the sequence of the user's recent items'
+  embeddings -> a small transformer (``trainer/sequence_tower.py``), or the
+  user's history text -> sentence embedding (the candidate tower's backbone).
+- Candidate tower: the item's text -> sentence embedding.
 - Retrieval task: in-batch softmax over ``cosine / temperature + item prior``,
   with the log-Q correction for in-batch negatives (they are drawn in
   proportion to popularity; uncorrected, the softmax learns popularity-free
@@ -33,6 +35,8 @@ from bertrec.config import Config
 from trainer.affinity import HistoryAffinity
 from trainer.encoder import TextEncoder, build_backbone
 from trainer.freshness import Freshness
+from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_MASK, ITEM_STATES, ITEM_STATES_MASK
+from trainer.sequence_tower import HistorySequenceEncoder
 from transforms.preprocessing import NUM_OOV_BUCKETS
 
 
@@ -95,32 +99,35 @@ class ItemPrior(tf.keras.layers.Layer):
 
 
 class HybridTower(tf.keras.layers.Layer):
-    """A tower's embedding: the text encoder's, plus an id embedding when enabled,
-    re-normalised.
+    """A tower's embedding: its encoder's (text or history sequence), plus an id
+    embedding when enabled, re-normalised.
 
     The id term lets the model remember what text cannot say about a known user
     or item. Ids past ``num_known`` (the out-of-vocabulary bucket: new users,
-    cold-start items) add nothing, so they degrade to the text embedding rather
-    than to a shared learned vector.
+    cold-start items) add nothing, so they degrade to the encoder's embedding
+    rather than to a shared learned vector.
     """
 
-    def __init__(self, text_encoder: TextEncoder, num_known: int, use_ids: bool, dim: int, **kwargs):
+    def __init__(self, encoder: tf.keras.layers.Layer, num_known: int, use_ids: bool, dim: int, **kwargs):
         super().__init__(**kwargs)
-        self.text_encoder = text_encoder
+        self.encoder = encoder
         self.num_known = num_known
         self.id_embedding = (
             tf.keras.layers.Embedding(num_known, dim, embeddings_initializer="zeros", name="id_embedding")
             if use_ids else None
         )
 
-    def call(self, token_ids, index, training=False):
-        """L2-normalised embeddings [B, dim] of token ids [B, length] and vocabulary indices [B]."""
-        text = self.text_encoder(token_ids, training=training)
+    def with_ids(self, embedding, index):
+        """``embedding`` [B, dim] from the encoder, with the id term of vocabulary indices [B]."""
         if self.id_embedding is None:
-            return text
+            return embedding
         known = index < self.num_known
         ids = self.id_embedding(tf.where(known, index, tf.zeros_like(index)))
-        return tf.math.l2_normalize(text + ids * tf.cast(known, ids.dtype)[:, tf.newaxis], axis=-1)
+        return tf.math.l2_normalize(embedding + ids * tf.cast(known, ids.dtype)[:, tf.newaxis], axis=-1)
+
+    def call(self, inputs, index, training=False):
+        """L2-normalised embeddings [B, dim] of the encoder's ``inputs`` and vocabulary indices [B]."""
+        return self.with_ids(self.encoder(inputs, training=training), index)
 
 
 class Recommender(tfrs.Model):
@@ -138,11 +145,18 @@ class Recommender(tfrs.Model):
         self._item_probability = counts / tf.reduce_sum(counts)
         m = config.model
         self.config = config
-        backbone = build_backbone(m, max(m.query_sequence_length, m.item_sequence_length))
+        policy = "mixed_bfloat16" if config.train.mixed_precision else None
+        backbone = build_backbone(m, max(m.query_sequence_length, m.item_sequence_length), dtype=policy)
         dim = m.projection_dim or backbone.hidden_dim
+        if m.query_tower == "sequence":
+            query_encoder = HistorySequenceEncoder(
+                dim, m.sequence_items, m.sequence_layers, m.sequence_heads, m.sequence_intermediate_dim, m.dropout,
+                dtype_policy=policy, name="history_sequence",
+            )
+        else:
+            query_encoder = TextEncoder(backbone, m.projection_dim, name="query_text")
         self.query_tower = HybridTower(
-            TextEncoder(backbone, m.projection_dim, name="query_text"),
-            num_users - NUM_OOV_BUCKETS, m.user_id_embedding, dim, name="query_tower",
+            query_encoder, num_users - NUM_OOV_BUCKETS, m.user_id_embedding, dim, name="query_tower"
         )
         self.candidate_tower = HybridTower(
             TextEncoder(backbone, m.projection_dim, name="candidate_text"),
@@ -175,6 +189,33 @@ class Recommender(tfrs.Model):
         ids = {id(v) for layer in self.id_embeddings() for v in layer.trainable_weights}
         return [v for v in self.trainable_variables if id(v) not in ids]
 
+    @property
+    def reads_history_sequence(self) -> bool:
+        """True when the query tower reads history item embeddings, False when it
+        reads history text."""
+        return self.config.model.query_tower == "sequence"
+
+    def encode_query(self, features: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        """Query embeddings [B, D]: of ``history_embeddings`` [B, S, D] and
+        ``history_mask`` [B, S] (the sequence tower) or of ``query_tokens``
+        (the text tower), with ``user_index`` [B]."""
+        if self.reads_history_sequence:
+            inputs = (features[HISTORY_EMBEDDINGS], features[HISTORY_MASK])
+        else:
+            inputs = features[F.QUERY_TOKENS]
+        return self.query_tower(inputs, features[F.USER_INDEX], training=training)
+
+    def encode_candidate(self, features: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        """Candidate embeddings [B, D] of ``item_tokens``, or of the cached
+        ``item_states`` and ``item_states_mask`` where the input pipeline supplies
+        them (``trainer.catalogue_cache``), with ``item_index`` [B]."""
+        tower = self.candidate_tower
+        index = features[F.ITEM_INDEX]
+        if ITEM_STATES in features:
+            text = tower.encoder.from_states(features[ITEM_STATES], features[ITEM_STATES_MASK], training=training)
+            return tower.with_ids(text, index)
+        return tower(features[F.ITEM_TOKENS], index, training=training)
+
     def _score(self, cosine, prior):
         return cosine / self.config.model.temperature + prior
 
@@ -205,8 +246,8 @@ class Recommender(tfrs.Model):
         t = self.config.train
         item_index = features[F.ITEM_INDEX]
         user_index = features[F.USER_INDEX]
-        query = self.query_tower(features[F.QUERY_TOKENS], user_index, training=training)
-        candidate = self.candidate_tower(features[F.ITEM_TOKENS], item_index, training=training)
+        query = self.encode_query(features, training=training)
+        candidate = self.encode_candidate(features, training=training)
         prior = self.item_prior(candidate, item_index)
         probability = tf.gather(self._item_probability, item_index)
         # retrieval_scores as one dot product, which is what the TFRS task takes:

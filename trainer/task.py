@@ -25,8 +25,10 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from bertrec import features as F
 from bertrec.config import Config
 from bertrec.data.prepare import prepared_split_fingerprint
-from trainer import distribution, export, inputs, item_item, priors, score_terms
+from trainer import distribution, export, inputs, item_item, priors, score_terms, validation
+from trainer.catalogue_cache import CatalogueCache
 from trainer.model import Recommender
+from trainer.schedule import WarmupLinearDecay
 from transforms.preprocessing import NUM_OOV_BUCKETS
 
 
@@ -53,20 +55,11 @@ def read_catalogue(dataset: tf.data.Dataset) -> dict:
     return catalogue
 
 
-def embed(tower, tokens: np.ndarray, vocab_index: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """A tower's embeddings of tokens [N, length] and vocabulary indices [N] -> [N, dim]."""
-    # One traced graph for all batches: calling the tower eagerly is many times slower.
-    encode = tf.function(lambda t, i: tower(t, i, training=False))
-    return np.concatenate([
-        encode(tf.constant(tokens[i : i + batch_size]), tf.constant(vocab_index[i : i + batch_size])).numpy()
-        for i in range(0, len(tokens), batch_size)
-    ]).astype(np.float32)
-
-
-def make_optimizer(model: Recommender, t) -> tf.keras.optimizers.Optimizer:
-    """Adam for the network; Adagrad for each id embedding, the TFRS recipe for
-    embeddings (a row only learns in the batches its id is in, where Adam's small
-    steps would leave it near its start). Its learning rate is
+def make_optimizer(model: Recommender, t, total_steps: int) -> tf.keras.optimizers.Optimizer:
+    """Adam for the network, its learning rate warmed up and decayed over
+    ``total_steps`` (``trainer.schedule``); Adagrad for each id embedding, the
+    TFRS recipe for embeddings (a row only learns in the batches its id is in,
+    where Adam's small steps would leave it near its start). Its learning rate is
     ``train.id_learning_rate / sqrt(embedding size)``, so a step moves a row by
     about ``id_learning_rate`` whatever its size."""
     groups = [
@@ -74,7 +67,8 @@ def make_optimizer(model: Recommender, t) -> tf.keras.optimizers.Optimizer:
          lambda layer=layer: layer.trainable_weights)
         for layer in model.id_embeddings()
     ]
-    groups.append((tf.keras.optimizers.legacy.Adam(learning_rate=t.learning_rate), model.dense_variables))
+    schedule = WarmupLinearDecay(t.learning_rate, round(t.warmup_fraction * total_steps), total_steps)
+    groups.append((tf.keras.optimizers.legacy.Adam(learning_rate=schedule), model.dense_variables))
     return tfrs.experimental.optimizers.CompositeOptimizer(groups)
 
 
@@ -95,21 +89,14 @@ def item_item_weights(users: np.ndarray, items: np.ndarray, config: Config, num_
     return item_item.ease(users, items, num_items, m.item_item_l2, m.item_item_max_items, m.item_item_neighbours)
 
 
-def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, config: Config,
-                    ease_weights=None) -> dict:
+def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, query: np.ndarray, histories, targets,
+                    config: Config, ease_weights=None) -> dict:
     """Fits the enabled score terms (history affinity, freshness, item-item), each
-    given the others, on ``examples`` (transformed feature columns of the
-    ``score_terms.fit_sample`` validation rows) against the embedded catalogue; the item-item
+    given the others, on validation examples (transformed feature columns of the
+    ``score_terms.fit_sample`` rows, their ``query`` embeddings, history
+    catalogue rows and target rows) against the embedded catalogue; the item-item
     term uses ``ease_weights`` (columns, weights) of the training log.
     Returns what was chosen, for the training summary."""
-    row = {item: r for r, item in enumerate(catalogue["ids"])}
-    separator = F.HISTORY_ID_SEPARATOR.encode()
-    histories = [
-        np.array([row[i] for i in ids.split(separator) if i in row], dtype=np.int64)
-        for ids in examples[F.HISTORY_ITEM_IDS]
-    ]
-    targets = np.array([row[i] for i in examples[F.ITEM_KEY]])
-    query = embed(model.query_tower, examples[F.QUERY_TOKENS], examples[F.USER_INDEX])
     scores = model.retrieval_scores(query, catalogue["embeddings"], catalogue["priors"]).numpy()
     m = config.model
     _, summary = score_terms.fit(
@@ -119,6 +106,17 @@ def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, config:
         released=catalogue["released"], ease_weights=ease_weights,
     )
     return summary
+
+
+def plan_epochs(train_examples: int, t) -> tuple:
+    """(epochs, steps per epoch): whole passes over ``train_examples``, at most
+    ``train.max_epochs``, within ``train.max_steps`` when set."""
+    steps_per_epoch = max(1, -(-train_examples // t.batch_size))
+    epochs = t.max_epochs
+    if t.max_steps:
+        steps_per_epoch = min(steps_per_epoch, t.max_steps)
+        epochs = min(epochs, max(1, t.max_steps // steps_per_epoch))
+    return epochs, steps_per_epoch
 
 
 #: Config sections the Trainer reads; only these are its custom_config, so that
@@ -153,7 +151,6 @@ def run_fn(fn_args: FnArgs) -> None:
 
     train_ds = dataset(fn_args.train_files[0], batch_size=t.batch_size, shuffle=True, seed=t.seed)
     validation_pattern = _split_pattern(fn_args.eval_files, F.VALIDATION_SPLIT)
-    validation_ds = dataset(validation_pattern, batch_size=t.batch_size, shuffle=False)
 
     log = inputs.read_features(
         fn_args.train_files, fn_args.data_accessor, tf_transform_output, [F.USER_INDEX, F.ITEM_INDEX, F.TIMESTAMP]
@@ -171,59 +168,92 @@ def run_fn(fn_args: FnArgs) -> None:
     logging.info("bertrec: %d training interactions over %d items; unseen items' prior %+.2f%s",
                  len(log[F.ITEM_INDEX]), int((item_counts > 0).sum()), unseen_item_prior,
                  " (freshness covers new releases)" if ages_known else "")
+    # The validation sample that early stopping measures and the score terms
+    # are fitted on. Drawn like the held-out split (its histories hold training
+    # interactions only), so both see what serving will. Never empty: data
+    # preparation refuses a split that would be.
+    count = len(inputs.read_features([validation_pattern], fn_args.data_accessor, tf_transform_output,
+                                     [F.TIMESTAMP])[F.TIMESTAMP])
+    # Wide columns (query tokens, whole histories) for the sample only.
+    examples = inputs.read_features(
+        [validation_pattern], fn_args.data_accessor, tf_transform_output,
+        [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS, F.TIMESTAMP],
+        rows=score_terms.fit_sample(count, t.validation_examples, t.seed),
+    )
+    histories = validation.history_catalogue_rows(examples[F.HISTORY_ITEM_IDS], catalogue["ids"])
+    targets = validation.catalogue_rows(examples[F.ITEM_KEY], catalogue["ids"])
+
+    epochs, steps_per_epoch = plan_epochs(len(log[F.ITEM_INDEX]), t)
     strategy = distribution.make_strategy()
     logging.info("bertrec: training on %d replica(s): %s", strategy.num_replicas_in_sync, strategy.extended.worker_devices)
     with strategy.scope():
         model = Recommender(config, num_users, item_counts, unseen_item_prior)
-        model.compile(optimizer=make_optimizer(model, t))
-    epochs = max(1, min(t.epochs, t.train_steps))
-    steps_per_epoch = max(1, t.train_steps // epochs)
+        model.compile(optimizer=make_optimizer(model, t, epochs * steps_per_epoch))
+    start = time.time()
+    cache = CatalogueCache(model, catalogue, config)
+    logging.info("bertrec: catalogue cache ready in %.1fs (frozen layers %s)", time.time() - start,
+                 "cached" if cache.cached else "not cached")
+    train_ds = train_ds.map(cache.add_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    validator = validation.CatalogueValidation(
+        cache, examples, histories, targets,
+        metric_names=sorted({t.early_stopping_metric, "recall@10", "recall@100", "ndcg@10"}),
+        refresh_steps=t.history_refresh_steps,
+    )
+    monitor = validation.log_name(t.early_stopping_metric)
+    early_stopping = tf.keras.callbacks.EarlyStopping(
+        monitor=monitor, mode="max", patience=t.early_stopping_patience, restore_best_weights=True, verbose=1
+    )
+    logging.info("bertrec: training up to %d epoch(s) of %d steps (%d examples, batch %d)", epochs, steps_per_epoch,
+                 len(log[F.ITEM_INDEX]), t.batch_size)
     start = time.time()
     model.fit(
         train_ds,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        validation_data=validation_ds,
-        validation_steps=t.validation_steps,
-        callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
+        # Validation first: early stopping and TensorBoard read what it logs.
+        callbacks=[validator, early_stopping,
+                   tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
         verbose=2,
     )
+    train_seconds = time.time() - start
+    epochs_run = len(validator.curve)
+    best_epoch = int(np.argmax([c[t.early_stopping_metric] for c in validator.curve])) + 1
     summary = {
         # Which data and held-out split the model was trained for (``bertrec evaluate`` checks it).
         "split_fingerprint": split_fingerprint,
-        "steps": epochs * steps_per_epoch,
+        "steps": epochs_run * steps_per_epoch,
+        "steps_per_epoch": steps_per_epoch,
+        "epochs": epochs_run,
+        "best_epoch": best_epoch,
+        "validation_curve": validator.curve,
         "batch_size": t.batch_size,
         "replicas": strategy.num_replicas_in_sync,
-        "train_seconds": round(time.time() - start, 1),
+        "train_seconds": round(train_seconds, 1),
+        "examples_per_second": round(epochs_run * steps_per_epoch * t.batch_size / train_seconds, 1),
+        "frozen_layers_cached": cache.cached,
         "unseen_item_prior": round(unseen_item_prior, 4),
         "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         "total_parameters": int(sum(np.prod(w.shape) for w in model.weights)),
     }
-    logging.info("bertrec: trained %d steps in %.1fs (%d of %d parameters trainable)", summary["steps"],
-                 summary["train_seconds"], summary["trainable_parameters"], summary["total_parameters"])
+    logging.info("bertrec: trained %d epoch(s) (%d steps) in %.1fs, kept epoch %d; %d of %d parameters trainable",
+                 epochs_run, summary["steps"], train_seconds, best_epoch, summary["trainable_parameters"],
+                 summary["total_parameters"])
 
     start = time.time()
-    catalogue["embeddings"] = embed(model.candidate_tower, catalogue["tokens"], catalogue["vocab_index"])
+    # The kept (best) weights' embeddings.
+    catalogue["embeddings"] = cache.refresh()
     catalogue["priors"] = model.item_prior(catalogue["embeddings"], catalogue["vocab_index"]).numpy()
     logging.info("bertrec: embedded %d catalogue items in %.1fs", len(catalogue["ids"]), time.time() - start)
     m = config.model
     item_item_term = None
     if m.history_affinity or m.freshness or m.item_item:
         start = time.time()
-        # Never empty: data preparation refuses a split that would be.
-        count = len(inputs.read_features([validation_pattern], fn_args.data_accessor, tf_transform_output,
-                                         [F.TIMESTAMP])[F.TIMESTAMP])
-        # The validation split, drawn like the held-out one: its histories hold
-        # training interactions only, so the terms are fitted as they will be used.
-        columns = [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS, F.TIMESTAMP]
-        # Wide columns (query tokens, whole histories) for the fit sample only.
-        examples = inputs.read_features([validation_pattern], fn_args.data_accessor, tf_transform_output, columns,
-                                        rows=score_terms.fit_sample(count, t.affinity_fit_examples, t.seed))
         ease_weights = None
         if m.item_item:
             users, items = interaction_rows(log, catalogue, num_items)
             ease_weights = item_item_weights(users, items, config, len(catalogue["ids"]))
-        summary.update(fit_score_terms(model, catalogue, examples, config, ease_weights))
+        summary.update(fit_score_terms(model, catalogue, examples, cache.encode_queries(examples), histories, targets,
+                                       config, ease_weights))
         if summary.get("item_item", {}).get("scale"):
             item_item_term = item_item.ItemItem(*ease_weights, scale=summary["item_item"]["scale"])
         summary["score_terms_fit"]["seconds"] = round(time.time() - start, 1)

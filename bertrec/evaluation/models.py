@@ -55,7 +55,7 @@ class ScoreTermsModel(B.Baseline):
         m = self.config.model
         self.num_items = log.num_items
         t = self.config.train
-        rows = score_terms.fit_sample(len(validation.targets), t.affinity_fit_examples, t.seed)
+        rows = score_terms.fit_sample(len(validation.targets), t.validation_examples, t.seed)
         requests, targets = validation.requests[rows], validation.targets[rows]
         excluded = likelihood.excluded_rows(self.num_items, requests.contexts, targets)
         search = likelihood.grid_search(

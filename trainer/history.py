@@ -1,0 +1,30 @@
+"""A user's history as the model reads it, one definition for training and serving.
+
+A history arrives as ``history_item_ids`` (space-separated ids, most recent
+first): in the training examples and in every request. Both the training
+input pipeline and the exported model turn it into catalogue rows and the
+sequence tower's inputs with these functions, so the two cannot drift apart.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from bertrec import features as F
+
+
+def history_rows(item_row: tf.lookup.StaticHashTable, history_item_ids: tf.Tensor) -> tf.RaggedTensor:
+    """Catalogue rows [B, None] of ``history_item_ids`` [B] (most recent first);
+    ids not in the catalogue (``item_row`` maps them to -1) are skipped."""
+    ids = tf.strings.split(history_item_ids, sep=F.HISTORY_ID_SEPARATOR)
+    rows = tf.ragged.map_flat_values(item_row.lookup, ids)
+    return tf.ragged.boolean_mask(rows, rows >= 0)
+
+
+def sequence_inputs(rows: tf.RaggedTensor, item_embeddings, max_items: int):
+    """The sequence tower's inputs: embeddings [B, S, D] of the ``max_items`` most
+    recent rows of ``rows`` [B, None] and their mask [B, S] (S: the longest
+    such history in the batch; padding gathers row 0 and is masked)."""
+    recent = rows[:, :max_items]
+    dense = recent.to_tensor(0)
+    mask = tf.sequence_mask(recent.row_lengths(), maxlen=tf.shape(dense)[1], dtype=tf.int32)
+    return tf.gather(item_embeddings, dense), mask
