@@ -158,7 +158,6 @@ def measure(name: str, overlay: dict, data: dict, steps: int, warmup: int, quali
         model = Recommender(config, data["num_users"], counts)
         model.compile(optimizer=make_optimizer(model, t, total_steps=max(quality_steps, warmup + steps)))
     cache = CatalogueCache(model, data["catalogue"], config)
-    cache.refresh()
     dataset = (tf.data.Dataset.from_tensor_slices(data["train"]).shuffle(10000, seed=t.seed).repeat()
                .batch(t.batch_size, drop_remainder=True).map(cache.add_inputs, num_parallel_calls=tf.data.AUTOTUNE)
                .prefetch(tf.data.AUTOTUNE))
@@ -182,7 +181,7 @@ def measure(name: str, overlay: dict, data: dict, steps: int, warmup: int, quali
         ids = data["catalogue"]["ids"]
         validator = CatalogueValidation(
             cache, validation, history_catalogue_rows(validation[F.HISTORY_ITEM_IDS], ids),
-            catalogue_rows(validation[F.ITEM_KEY], ids), QUALITY_METRICS, refresh_steps=0,
+            catalogue_rows(validation[F.ITEM_KEY], ids), QUALITY_METRICS,
         )
         result["validation"] = validator.measure()
     return result
@@ -194,6 +193,8 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (tracing, caches)")
     parser.add_argument("--quality-steps", type=int, default=300,
                         help="steps in all before the validation measurement (0: none)")
+    parser.add_argument("--only", default="", help="time only the settings whose name contains this "
+                        "(the first setting, the baseline, always runs)")
     parser.add_argument("--out", default="", help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     config = Config()
@@ -205,7 +206,9 @@ def main(argv=None) -> int:
         data = examples(config, work)
     print(f"  {len(data['train'][F.USER_INDEX])} training examples, {len(data['catalogue']['ids'])} items", flush=True)
     results = []
-    for name, overlay, quality in SETTINGS:
+    for n, (name, overlay, quality) in enumerate(SETTINGS):
+        if n and args.only not in name:
+            continue
         print(f"timing {name} ({args.steps} steps after {args.warmup}) ...", flush=True)
         result = measure(name, overlay, data, args.steps, args.warmup, args.quality_steps if quality else 0)
         result["peak_fraction"] = result["flops_per_second"] / peak["bfloat16" if result["mixed_precision"] else "float32"]

@@ -89,9 +89,9 @@ class ModelConfig:
     #: embeddings and lower layers stay frozen (partial fine-tuning cuts the
     #: backward pass and keeps the pretrained semantics). -1 = all layers.
     trainable_encoder_layers: int = 1
-    #: What the query tower reads. "sequence": the embeddings of the user's
-    #: ``sequence_items`` most recent items (the candidate tower's, which the
-    #: model holds for its catalogue), through a small transformer
+    #: What the query tower reads. "sequence": the text embeddings of the user's
+    #: ``sequence_items`` most recent items (the encoder's as shipped, a table
+    #: the model holds for its catalogue), through a small transformer
     #: (``trainer/sequence_tower.py``): no BERT pass per request or step.
     #: "text": BERT over the titles of the ``data.history_length`` most recent
     #: items (the history text).
@@ -184,10 +184,6 @@ class TrainConfig:
     #: model, several times cheaper steps. Needs frozen embeddings
     #: (``model.trainable_encoder_layers`` >= 0).
     cache_frozen_layers: bool = True
-    #: How often (in steps) the sequence tower's inputs, the catalogue's item
-    #: embeddings, are recomputed from the trained candidate tower (also at each
-    #: epoch's end). 0 = only at epoch ends.
-    history_refresh_steps: int = 200
     #: Run the encoders' matrix products in bfloat16 (weights, losses, logits and
     #: scores stay float32): about 2x the float32 matmul throughput on CPUs with
     #: AVX-512 BF16 and on GPUs from Ampere on, slower where neither is there.
@@ -418,7 +414,6 @@ class Config:
              "train.early_stopping_metric must be recall@k, ndcg@k or mrr@k"),
             (self.train.max_steps >= 0, "train.max_steps must be >= 0"),
             (0.0 <= self.train.warmup_fraction < 1.0, "train.warmup_fraction must be in [0, 1)"),
-            (self.train.history_refresh_steps >= 0, "train.history_refresh_steps must be >= 0"),
             (self.train.validation_examples >= 1, "train.validation_examples must be >= 1"),
             (self.model.query_tower in ("sequence", "text"), "model.query_tower must be 'sequence' or 'text'"),
             (self.model.sequence_items >= 1, "model.sequence_items must be >= 1"),

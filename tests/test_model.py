@@ -6,7 +6,7 @@ import tensorflow as tf
 from bertrec import features as F
 from bertrec.config import Config
 from trainer.distribution import make_strategy
-from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_MASK
+from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_INDEX, HISTORY_MASK
 from trainer.model import Recommender
 from trainer.task import make_optimizer
 
@@ -111,7 +111,7 @@ def test_untrained_ranking_stage_ranks_like_retrieval():
     model = Recommender(config, 11, np.bincount(np.arange(40), minlength=41))
     batch = _batch(6, np.random.RandomState(2))
     query = model.encode_query({F.USER_INDEX: batch[F.USER_INDEX], HISTORY_EMBEDDINGS: tf.random.normal([6, 3, 64]),
-                                HISTORY_MASK: tf.ones([6, 3], tf.int32)})
+                                HISTORY_INDEX: tf.zeros([6, 3], tf.int64), HISTORY_MASK: tf.ones([6, 3], tf.int32)})
     candidates = model.encode_candidate(batch)
     prior = tf.random.normal([6])
     retrieval = model.retrieval_scores(query, candidates, prior)

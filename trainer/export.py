@@ -11,9 +11,11 @@ Signatures (batch dimension first; clients send what they have):
     ``scores: float[B, top_k]``.
     ``history_item_ids`` are the user's item ids, most recent first,
     space-separated (send the whole history: the history affinity and the
-    item-item term read up to ``data.max_history_items``). The model builds
-    the history text of the most recent ``data.history_length`` from its
-    catalogue,
+    item-item term read up to ``data.max_history_items``). The query tower
+    reads the text embeddings of the ``model.sequence_items`` most recent
+    items (``model.query_tower = "sequence"``) or the history text the model
+    builds from the titles of the ``data.history_length`` most recent
+    (``"text"``), both from its catalogue. It
     retrieves ``retrieve_k`` candidates over the whole catalogue (items in the
     history excluded), re-ranks them with the ranking head and returns the best
     ``top_k`` with their ranking probabilities (a softmax of the ranking logits
@@ -51,7 +53,7 @@ from bertrec import features as F
 from bertrec.config import Config
 from serving import warmup
 from trainer import history
-from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_MASK
+from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_INDEX, HISTORY_MASK
 
 
 
@@ -95,6 +97,11 @@ class RecommenderServer(tf.Module):
         self.item_released = tf.constant(catalogue["released"], dtype=tf.int64)
         self.item_embeddings = tf.Variable(catalogue["embeddings"], trainable=False, name="item_embeddings")
         self.item_priors = tf.Variable(catalogue["priors"], trainable=False, name="item_priors")
+        # What the sequence query tower reads per history item (``trainer.catalogue_cache``).
+        self.item_history_embeddings = (
+            tf.Variable(catalogue["history_embeddings"], trainable=False, name="item_history_embeddings")
+            if model.reads_history_sequence else None
+        )
         self.item_row = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(self.item_ids, tf.range(n, dtype=tf.int64)), default_value=-1
         )
@@ -163,8 +170,9 @@ class RecommenderServer(tf.Module):
         """Query embeddings [B, D] and user vocabulary indices [B]."""
         if self.model.reads_history_sequence:
             features = dict(zip(
-                (HISTORY_EMBEDDINGS, HISTORY_MASK),
-                history.sequence_inputs(history_rows, self.item_embeddings, self._sequence_items),
+                (HISTORY_EMBEDDINGS, HISTORY_INDEX, HISTORY_MASK),
+                history.sequence_inputs(history_rows, self.item_history_embeddings, self.item_vocab_index,
+                                        self._sequence_items),
             ))
             features[F.USER_INDEX] = self.tft_layer({F.USER_ID: user_id})[F.USER_INDEX]
         else:

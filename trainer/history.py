@@ -20,11 +20,12 @@ def history_rows(item_row: tf.lookup.StaticHashTable, history_item_ids: tf.Tenso
     return tf.ragged.boolean_mask(rows, rows >= 0)
 
 
-def sequence_inputs(rows: tf.RaggedTensor, item_embeddings, max_items: int):
-    """The sequence tower's inputs: embeddings [B, S, D] of the ``max_items`` most
-    recent rows of ``rows`` [B, None] and their mask [B, S] (S: the longest
-    such history in the batch; padding gathers row 0 and is masked)."""
+def sequence_inputs(rows: tf.RaggedTensor, item_embeddings, item_vocab_index, max_items: int):
+    """The sequence tower's inputs for the ``max_items`` most recent of ``rows``
+    [B, None]: their text embeddings [B, S, D] (rows of ``item_embeddings``),
+    id vocabulary indices [B, S] (of ``item_vocab_index``) and mask [B, S] (S:
+    the longest such history in the batch; padding reads row 0 and is masked)."""
     recent = rows[:, :max_items]
     dense = recent.to_tensor(0)
     mask = tf.sequence_mask(recent.row_lengths(), maxlen=tf.shape(dense)[1], dtype=tf.int32)
-    return tf.gather(item_embeddings, dense), mask
+    return tf.gather(item_embeddings, dense), tf.gather(item_vocab_index, dense), mask

@@ -35,7 +35,7 @@ from bertrec.config import Config
 from trainer.affinity import HistoryAffinity
 from trainer.encoder import TextEncoder, build_backbone
 from trainer.freshness import Freshness
-from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_MASK, ITEM_STATES, ITEM_STATES_MASK
+from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_INDEX, HISTORY_MASK, ITEM_STATES, ITEM_STATES_MASK
 from trainer.sequence_tower import HistorySequenceEncoder
 from transforms.preprocessing import NUM_OOV_BUCKETS
 
@@ -117,13 +117,20 @@ class HybridTower(tf.keras.layers.Layer):
             if use_ids else None
         )
 
+    def id_vectors(self, index):
+        """The id term [..., dim] of vocabulary indices [...]: zero for unknown ids
+        and when ids are off."""
+        if self.id_embedding is None:
+            return 0.0
+        known = index < self.num_known
+        ids = self.id_embedding(tf.where(known, index, tf.zeros_like(index)))
+        return ids * tf.cast(known, ids.dtype)[..., tf.newaxis]
+
     def with_ids(self, embedding, index):
         """``embedding`` [B, dim] from the encoder, with the id term of vocabulary indices [B]."""
         if self.id_embedding is None:
             return embedding
-        known = index < self.num_known
-        ids = self.id_embedding(tf.where(known, index, tf.zeros_like(index)))
-        return tf.math.l2_normalize(embedding + ids * tf.cast(known, ids.dtype)[:, tf.newaxis], axis=-1)
+        return tf.math.l2_normalize(embedding + self.id_vectors(index), axis=-1)
 
     def call(self, inputs, index, training=False):
         """L2-normalised embeddings [B, dim] of the encoder's ``inputs`` and vocabulary indices [B]."""
@@ -196,11 +203,14 @@ class Recommender(tfrs.Model):
         return self.config.model.query_tower == "sequence"
 
     def encode_query(self, features: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """Query embeddings [B, D]: of ``history_embeddings`` [B, S, D] and
-        ``history_mask`` [B, S] (the sequence tower) or of ``query_tokens``
-        (the text tower), with ``user_index`` [B]."""
+        """Query embeddings [B, D]: of ``history_embeddings`` [B, S, D],
+        ``history_index`` and ``history_mask`` [B, S] (the sequence tower) or of
+        ``query_tokens`` (the text tower), with ``user_index`` [B]."""
         if self.reads_history_sequence:
-            inputs = (features[HISTORY_EMBEDDINGS], features[HISTORY_MASK])
+            # Each history item as text plus the candidate tower's id vector of it
+            # (SASRec's item embedding), so the query side learns from ids too.
+            items = features[HISTORY_EMBEDDINGS] + self.candidate_tower.id_vectors(features[HISTORY_INDEX])
+            inputs = (items, features[HISTORY_MASK])
         else:
             inputs = features[F.QUERY_TOKENS]
         return self.query_tower(inputs, features[F.USER_INDEX], training=training)

@@ -10,10 +10,11 @@ Inputs are most recent first (the serving contract's order), so position 0 is
 the latest item. The serving contract carries item ids only, no times, so the
 tower sees order, not time gaps.
 
-Its output starts near the mean of the history's embeddings (a strong
-zero-shot query: what the user took, on average), which training then bends:
-pre-layer-norm transformer blocks keep the input on the residual path, and the
-pooling starts uniform.
+Its output starts at the mean of the history's embeddings (a strong zero-shot
+query: what the user took, on average) and training learns what to add: the
+pooling's weights per position and content start uniform, and the transformer's
+correction enters through a projection that starts at zero, so an untrained
+tower ranks like the history's centroid rather than like random noise.
 """
 from __future__ import annotations
 
@@ -41,22 +42,27 @@ class HistorySequenceEncoder(tf.keras.layers.Layer):
             )
             for i in range(num_layers)
         ]
-        # Attention pooling: a learned score per position and content, zero at
-        # first (a uniform mean over the history).
+        # Attention pooling: a learned score per position and per content, zero
+        # at first (a uniform mean over the history).
+        self.position_logit = tf.keras.layers.Embedding(max_items, 1, embeddings_initializer="zeros",
+                                                        name="position_logit")
         self.pool = tf.keras.layers.Dense(1, kernel_initializer="zeros", name="pool")
+        # The transformer's correction to the pooled history, zero at first.
+        self.correction = tf.keras.layers.Dense(dim, kernel_initializer="zeros", name="correction")
 
     def call(self, inputs, training=False):
         history, mask = inputs
         history = tf.cast(history, tf.float32)[:, : self.max_items]
         mask = tf.cast(mask, tf.int32)[:, : self.max_items]
+        positions = tf.range(tf.shape(history)[1])
         # Unit-norm embeddings scaled to unit variance per feature, the scale the
         # blocks' layer norms work at.
-        x = history * tf.sqrt(float(self.dim)) + self.position(tf.range(tf.shape(history)[1]))[tf.newaxis]
+        x = history * tf.sqrt(float(self.dim)) + self.position(positions)[tf.newaxis]
         for block in self.blocks:
             x = block(x, padding_mask=mask, training=training)
         x = tf.cast(x, tf.float32)
-        logits = tf.squeeze(self.pool(x), axis=-1)
+        logits = tf.squeeze(self.pool(x), axis=-1) + tf.squeeze(self.position_logit(positions), axis=-1)[tf.newaxis]
         logits = tf.where(mask > 0, logits, tf.fill(tf.shape(logits), -1e9))
-        weights = tf.nn.softmax(logits, axis=-1) * tf.cast(mask, tf.float32)
-        pooled = tf.reduce_sum(weights[:, :, tf.newaxis] * x, axis=1)
+        weights = (tf.nn.softmax(logits, axis=-1) * tf.cast(mask, tf.float32))[:, :, tf.newaxis]
+        pooled = tf.reduce_sum(weights * history, axis=1) + self.correction(tf.reduce_sum(weights * x, axis=1))
         return tf.math.l2_normalize(pooled, axis=-1)

@@ -1,10 +1,14 @@
 """The Trainer component's module: ``run_fn`` (TFX's generic trainer entry point).
 
-Trains the recommender under MirroredStrategy, logs to TensorBoard in the
-Trainer's run directory, embeds the whole catalogue with the trained candidate
-tower, fits the score terms (history affinity, freshness, item-item) on the
-validation split and exports the self-contained serving model (see
-``trainer/export.py``). The eval (test) split never reaches the Trainer.
+Trains the recommender under MirroredStrategy for whole epochs over the
+training split, on the catalogue's cached frozen encoder states
+(``trainer/catalogue_cache.py``), measuring retrieval on the validation split
+after each epoch and keeping the best epoch (``trainer/validation.py``); logs to
+TensorBoard in the Trainer's run directory, embeds the whole catalogue with the
+trained candidate tower, fits the score terms (history affinity, freshness,
+item-item) on the validation split and exports the self-contained serving
+model (see ``trainer/export.py``). The eval (test) split never reaches the
+Trainer.
 
 The validation and catalogue splits of the transformed examples (artifacts
 recorded in ML Metadata) arrive through ``eval_args.splits``; run_fn tells
@@ -197,7 +201,6 @@ def run_fn(fn_args: FnArgs) -> None:
     validator = validation.CatalogueValidation(
         cache, examples, histories, targets,
         metric_names=sorted({t.early_stopping_metric, "recall@10", "recall@100", "ndcg@10"}),
-        refresh_steps=t.history_refresh_steps,
     )
     monitor = validation.log_name(t.early_stopping_metric)
     early_stopping = tf.keras.callbacks.EarlyStopping(
@@ -241,7 +244,8 @@ def run_fn(fn_args: FnArgs) -> None:
 
     start = time.time()
     # The kept (best) weights' embeddings.
-    catalogue["embeddings"] = cache.refresh()
+    catalogue["embeddings"] = cache.item_embeddings()
+    catalogue["history_embeddings"] = cache.history_embeddings
     catalogue["priors"] = model.item_prior(catalogue["embeddings"], catalogue["vocab_index"]).numpy()
     logging.info("bertrec: embedded %d catalogue items in %.1fs", len(catalogue["ids"]), time.time() - start)
     m = config.model

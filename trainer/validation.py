@@ -26,36 +26,27 @@ def log_name(metric: str) -> str:
 
 
 class CatalogueValidation(tf.keras.callbacks.Callback):
-    """Refreshes the catalogue embeddings (``CatalogueCache``) every
-    ``refresh_steps`` steps and measures ``metric_names`` (recall@k, ndcg@k,
-    mrr@k) of validation ``examples`` at each epoch's end, into the epoch's logs.
+    """Measures ``metric_names`` (recall@k, ndcg@k, mrr@k) of validation
+    ``examples`` at each epoch's end, into the epoch's logs.
 
     Put it before the callbacks that read those logs (early stopping, TensorBoard).
     """
 
     def __init__(self, cache: CatalogueCache, examples: Dict[str, np.ndarray], histories: Sequence[np.ndarray],
-                 targets: np.ndarray, metric_names: Sequence[str], refresh_steps: int):
+                 targets: np.ndarray, metric_names: Sequence[str]):
         """``examples``: transformed feature columns; ``histories``: their history
         catalogue rows (excluded from ranking); ``targets``: their target rows."""
         super().__init__()
         self.cache, self.examples, self.histories, self.targets = cache, examples, histories, targets
-        self.metric_names, self.refresh_steps = list(metric_names), refresh_steps
+        self.metric_names = list(metric_names)
         self.curve: List[Dict[str, float]] = []
-        self._steps = 0
-
-    def on_train_begin(self, logs=None):
-        self.cache.refresh()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
-        if self.refresh_steps and self._steps % self.refresh_steps == 0:
-            self.cache.refresh()
 
     def measure(self) -> Dict[str, float]:
         """The validation metrics of the model as it is now."""
-        embeddings = self.cache.refresh()
+        embeddings = self.cache.item_embeddings()
         model = self.cache.model
-        priors = model.item_prior(embeddings, self.cache.vocab_index).numpy()
+        with model.distribute_strategy.scope():  # a layer built here must live under it
+            priors = model.item_prior(embeddings, self.cache.vocab_index).numpy()
         query = self.cache.encode_queries(self.examples)
         scores = model.retrieval_scores(query, embeddings, priors).numpy()
         ranks = metrics.target_ranks(scores, self.targets, self.histories)
