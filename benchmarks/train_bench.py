@@ -19,7 +19,9 @@ catalogue, history excluded (the first setting is the second's model computed
 without the cache, which ``tests/test_sequence_tower.py`` shows gives the same
 embeddings, at 5x its cost).
 
-Prints examples per second, the ratio to the first setting, and the achieved
+Prints examples per second, seconds per step and per batch of the input
+pipeline alone (a step never waits for input when that is far below the
+step), the ratio to the first setting, and the achieved
 FLOP/s as a fraction of the machine's matmul peak, measured in the same run
 (a large float32 and bfloat16 matmul). A step's FLOPs are counted from the
 model's matmuls: the transformer layers a step runs forward (frozen ones, when
@@ -161,6 +163,13 @@ def measure(name: str, overlay: dict, data: dict, steps: int, warmup: int, quali
     dataset = (tf.data.Dataset.from_tensor_slices(data["train"]).shuffle(10000, seed=t.seed).repeat()
                .batch(t.batch_size, drop_remainder=True).map(cache.add_inputs, num_parallel_calls=tf.data.AUTOTUNE)
                .prefetch(tf.data.AUTOTUNE))
+    # The input pipeline alone: a step never waits for it when this is well below a step's time.
+    batches = iter(dataset)
+    next(batches)
+    start = time.perf_counter()
+    for _ in range(steps):
+        next(batches)
+    input_seconds = (time.perf_counter() - start) / steps
     model.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
     start = time.perf_counter()
     model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
@@ -171,7 +180,8 @@ def measure(name: str, overlay: dict, data: dict, steps: int, warmup: int, quali
     flops = step_flops(config, data, cache.cached, max(encoder.frozen_layers, 0),
                        len(encoder.backbone.transformer_layers), sample)
     result = {"setting": name, "examples_per_second": steps * t.batch_size / seconds,
-              "seconds_per_step": seconds / steps, "flops_per_second": flops * steps / seconds,
+              "seconds_per_step": seconds / steps, "input_seconds_per_batch": input_seconds,
+              "flops_per_second": flops * steps / seconds,
               "mixed_precision": t.mixed_precision}
     if quality_steps:
         rest = quality_steps - warmup - steps
@@ -215,10 +225,12 @@ def main(argv=None) -> int:
         results.append(result)
     base = results[0]["examples_per_second"]
     columns = " ".join(f"{'val ' + m:>15}" for m in QUALITY_METRICS)
-    print(f"\n{'setting':28} {'examples/s':>10} {'s/step':>7} {'vs first':>9} {'GFLOP/s':>8} {'of peak':>8} {columns}")
+    print(f"\n{'setting':28} {'examples/s':>10} {'s/step':>7} {'input s':>8} {'vs first':>9} {'GFLOP/s':>8} "
+          f"{'of peak':>8} {columns}")
     for r in results:
         quality = " ".join(f"{r['validation'][m]:15.4f}" if "validation" in r else f"{'':>15}" for m in QUALITY_METRICS)
         print(f"{r['setting']:28} {r['examples_per_second']:10.1f} {r['seconds_per_step']:7.3f} "
+              f"{r['input_seconds_per_batch']:8.4f} "
               f"{r['examples_per_second'] / base:8.2f}x {r['flops_per_second'] / 1e9:8.1f} {r['peak_fraction']:8.1%} "
               f"{quality}")
     if args.quality_steps:

@@ -41,8 +41,8 @@ from bertrec import features as F
 from bertrec.config import Config
 from bertrec.data import csv_io, prepare
 from bertrec.evaluation import baselines as B
-from bertrec.evaluation.metrics import (UNRANKED, metric_names, paired_bootstrap, per_example, summarize,
-                                        target_ranks)
+from bertrec.evaluation.metrics import (DEFAULT_KS, UNRANKED, metric_names, paired_bootstrap, per_example,
+                                        summarize, target_ranks)
 
 SHORT_HISTORY = 5
 HEAD_FRACTION = 0.2
@@ -242,8 +242,9 @@ def evaluate(config: Config, model_dir: str, max_examples: int = 0, split: str =
         t = time.time()
     t = time.time()
     ranks[BERT], ranks[BERT_RANKED] = bert_ranks(data, held, model_dir)
-    sees = ("user id, history ids and text, item text, training log, release times; score terms fitted on "
-            "validation")
+    history = ("the history items' text embeddings and ids" if config.model.query_tower == "sequence"
+               else "history ids and text")
+    sees = f"user id, {history}, item text, training log, release times; score terms fitted on validation"
     info[BERT] = {"sees": sees, "chosen": None, "seconds": round(time.time() - t, 1)}
     info[BERT_RANKED] = {"sees": sees + f"; re-orders its own top {config.serve.retrieve_k}", "chosen": None,
                          "seconds": 0.0}
@@ -274,7 +275,7 @@ def evaluate(config: Config, model_dir: str, max_examples: int = 0, split: str =
 
 def interval_metrics(mrr_k: int) -> List[str]:
     """The metrics the report gives intervals for."""
-    return ["recall@10", "ndcg@10", f"mrr@{mrr_k}"]
+    return ["recall@10", f"recall@{max(DEFAULT_KS)}", "ndcg@10", f"mrr@{mrr_k}"]
 
 
 def intervals(ranks: Dict[str, np.ndarray], baseline_names: List[str], summaries: Dict[str, dict],
@@ -303,11 +304,12 @@ def intervals(ranks: Dict[str, np.ndarray], baseline_names: List[str], summaries
 
 def table(report: dict) -> str:
     """The report as text: what each model sees, then a block per slice with
-    intervals for recall@10 and NDCG@10 against EASE and recall@10 against the
-    best other baseline (* where the interval excludes zero)."""
+    intervals for recall@10, recall@100 and NDCG@10 against EASE and recall@10
+    against the best other baseline (* where the interval excludes zero)."""
     names = report["metrics"]
-    columns = [("recall@10", "vs_ease", "d R@10 vs EASE"), ("ndcg@10", "vs_ease", "d NDCG@10 vs EASE"),
-               ("recall@10", "vs_best_other", "d R@10 vs best other")]
+    wide = f"recall@{max(DEFAULT_KS)}"
+    columns = [("recall@10", "vs_ease", "d R@10 vs EASE"), (wide, "vs_ease", f"d R@{max(DEFAULT_KS)} vs EASE"),
+               ("ndcg@10", "vs_ease", "d NDCG@10 vs EASE"), ("recall@10", "vs_best_other", "d R@10 vs best other")]
     lines = [f"{report['examples']} {report['split']} examples, {report['items']} items, "
              f"{report['training_interactions']} training interactions; tuned on {report['validation_examples']} "
              f"validation examples", f"context: {report['context']}",
