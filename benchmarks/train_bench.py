@@ -50,7 +50,7 @@ from trainer.catalogue_cache import CatalogueCache
 from trainer.distribution import make_strategy
 from trainer.model import Recommender
 from trainer.task import make_optimizer
-from trainer.validation import CatalogueValidation, catalogue_rows, history_catalogue_rows
+from trainer.validation import CatalogueValidation, example_rows
 from transforms.preprocessing import TextPacker, item_text
 
 #: (name, config overlay, whether validation quality is measured).
@@ -129,7 +129,7 @@ def examples(config: Config, work: str) -> dict:
     }
 
 
-def step_flops(config: Config, data: dict, cached: bool, frozen_layers: int, num_layers: int, batches) -> float:
+def step_flops(config: Config, cached: bool, frozen_layers: int, num_layers: int, batches) -> float:
     """Mean counted FLOPs of a step over ``batches`` (see the module docstring)."""
     m, hf = config.model, pretrained.minilm_config()
     hidden, intermediate = hf["hidden_size"], hf["intermediate_size"]
@@ -177,7 +177,7 @@ def measure(name: str, overlay: dict, data: dict, steps: int, warmup: int, quali
     encoder = model.candidate_tower.encoder
     sample = [{k: v[i : i + t.batch_size] for k, v in data["train"].items()}
               for i in range(0, 20 * t.batch_size, t.batch_size)]
-    flops = step_flops(config, data, cache.cached, max(encoder.frozen_layers, 0),
+    flops = step_flops(config, cache.cached, max(encoder.frozen_layers, 0),
                        len(encoder.backbone.transformer_layers), sample)
     result = {"setting": name, "examples_per_second": steps * t.batch_size / seconds,
               "seconds_per_step": seconds / steps, "input_seconds_per_batch": input_seconds,
@@ -188,11 +188,8 @@ def measure(name: str, overlay: dict, data: dict, steps: int, warmup: int, quali
         if rest > 0:
             model.fit(dataset, steps_per_epoch=rest, epochs=1, verbose=0)
         validation = data["validation"]
-        ids = data["catalogue"]["ids"]
-        validator = CatalogueValidation(
-            cache, validation, history_catalogue_rows(validation[F.HISTORY_ITEM_IDS], ids),
-            catalogue_rows(validation[F.ITEM_KEY], ids), QUALITY_METRICS,
-        )
+        validator = CatalogueValidation(cache, validation, *example_rows(validation, data["catalogue"]["ids"]),
+                                        QUALITY_METRICS)
         result["validation"] = validator.measure()
     return result
 

@@ -47,6 +47,7 @@ class CatalogueCache:
         self._encoder = model.candidate_tower.encoder
         self._sequence_items = config.model.sequence_items
         self.vocab_index = catalogue["vocab_index"]
+        self._vocab_index = tf.constant(self.vocab_index)
         self._tokens = catalogue["tokens"]
         ids = tf.constant(catalogue["ids"], dtype=tf.string)
         self.item_row = tf.lookup.StaticHashTable(
@@ -76,7 +77,7 @@ class CatalogueCache:
             text = self._encoder.from_states(self._states[start:end], self._mask[start:end], training=False)
         else:
             text = self._encoder(tf.constant(self._tokens)[start:end], training=False)
-        return tower.with_ids(text, tf.constant(self.vocab_index)[start:end]) if with_ids else text
+        return tower.with_ids(text, self._vocab_index[start:end]) if with_ids else text
 
     def _embed_all(self, with_ids: bool) -> np.ndarray:
         n = len(self._tokens)
@@ -103,7 +104,7 @@ class CatalogueCache:
         if self.model.reads_history_sequence:
             rows = history.history_rows(self.item_row, features[F.HISTORY_ITEM_IDS])
             features[HISTORY_EMBEDDINGS], features[HISTORY_INDEX], features[HISTORY_MASK] = history.sequence_inputs(
-                rows, self._history_table, tf.constant(self.vocab_index), self._sequence_items
+                rows, self._history_table, self._vocab_index, self._sequence_items
             )
         return features
 

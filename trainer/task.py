@@ -184,8 +184,7 @@ def run_fn(fn_args: FnArgs) -> None:
         [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS, F.TIMESTAMP],
         rows=score_terms.fit_sample(count, t.validation_examples, t.seed),
     )
-    histories = validation.history_catalogue_rows(examples[F.HISTORY_ITEM_IDS], catalogue["ids"])
-    targets = validation.catalogue_rows(examples[F.ITEM_KEY], catalogue["ids"])
+    histories, targets = validation.example_rows(examples, catalogue["ids"])
 
     epochs, steps_per_epoch = plan_epochs(len(log[F.ITEM_INDEX]), t)
     strategy = distribution.make_strategy()

@@ -9,7 +9,7 @@ fitted after training), and early stopping watches it.
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -62,18 +62,15 @@ class CatalogueValidation(tf.keras.callbacks.Callback):
                      time.time() - start, ", ".join(f"{k} {v:.4f}" for k, v in measured.items()))
 
 
-def catalogue_rows(item_ids: Sequence[bytes], catalogue_ids: np.ndarray) -> np.ndarray:
-    """Catalogue rows of raw item ids (an id not in the catalogue is an error)."""
+def example_rows(examples: Dict[str, np.ndarray], catalogue_ids: np.ndarray) -> Tuple[List[np.ndarray], np.ndarray]:
+    """(history rows, target rows) in the catalogue of examples' ``history_item_ids``
+    (space-separated; unknown ids skipped, as ``trainer.history.history_rows``
+    does) and ``item_key`` (a target not in the catalogue is an error)."""
     row = {item: r for r, item in enumerate(catalogue_ids)}
-    missing = [i for i in item_ids if i not in row]
+    missing = [i for i in examples[F.ITEM_KEY] if i not in row]
     if missing:
         raise ValueError(f"{len(missing)} validation targets are not in the catalogue split, e.g. {missing[0]!r}")
-    return np.array([row[i] for i in item_ids], dtype=np.int64)
-
-
-def history_catalogue_rows(history_item_ids: Sequence[bytes], catalogue_ids: np.ndarray) -> List[np.ndarray]:
-    """Catalogue rows of each space-separated history (unknown ids skipped, as
-    ``trainer.history.history_rows`` does)."""
-    row = {item: r for r, item in enumerate(catalogue_ids)}
     separator = F.HISTORY_ID_SEPARATOR.encode()
-    return [np.array([row[i] for i in ids.split(separator) if i in row], dtype=np.int64) for ids in history_item_ids]
+    histories = [np.array([row[i] for i in ids.split(separator) if i in row], dtype=np.int64)
+                 for ids in examples[F.HISTORY_ITEM_IDS]]
+    return histories, np.array([row[i] for i in examples[F.ITEM_KEY]], dtype=np.int64)
