@@ -134,13 +134,16 @@ class ModelConfig:
     #: history's items, times a scale fitted after training
     #: (``trainer/item_item.py``). Cold-start items get nothing from it.
     item_item: bool = True
-    #: EASE's ridge penalty (larger: weaker, smoother item-item weights).
-    item_item_l2: float = 500.0
+    #: EASE's ridge penalties to choose from, with the scale, on validation
+    #: (larger: weaker, smoother item-item weights; the best differs by data:
+    #: 100 on the built-in data, 1,000 to 30,000 on MovieLens). EASE is learnt
+    #: once per value.
+    item_item_l2_grid: List[float] = dataclasses.field(default_factory=lambda: [30.0, 300.0, 3000.0, 30000.0])
     #: Weights kept per item: the model holds [items x neighbours] of them.
     item_item_neighbours: int = 100
     #: Only this many most-interacted items take part. EASE inverts an
-    #: [items x items] matrix, twice per training run: about 30 s and 2.4 GB of
-    #: memory each at 10,000 items on 2 cores, growing with the cube.
+    #: [items x items] matrix once per ``item_item_l2_grid`` value: about 30 s
+    #: and 2.4 GB of memory each at 10,000 items on 2 cores, growing with the cube.
     item_item_max_items: int = 10000
     #: Size of the user-id and item-id embeddings of the ranking head.
     id_embedding_dim: int = 16
@@ -312,6 +315,16 @@ class Paths:
     serving_model_dir: str  # Pusher's destination, watched by TF Serving
 
 
+#: Fields earlier versions had, and what replaces them (for the unknown-field error).
+_REPLACED = {
+    "train.train_steps": "training runs whole epochs; see train.max_epochs and train.max_steps",
+    "train.epochs": "see train.max_epochs (with early stopping)",
+    "train.validation_steps": "validation measures train.validation_examples examples at each epoch's end",
+    "train.affinity_fit_examples": "see train.validation_examples",
+    "model.item_item_l2": "model.item_item_l2_grid lists the values to choose from on validation",
+}
+
+
 @dataclasses.dataclass
 class Config:
     """Every knob of bertrec, by section."""
@@ -371,9 +384,10 @@ class Config:
             known = {f.name: f for f in dataclasses.fields(section)}
             for key, value in section_values.items():
                 if key not in known:
+                    replaced = _REPLACED.get(f"{section_name}.{key}")
                     raise ConfigError(
                         f"{source}: unknown field {section_name}.{key}; "
-                        f"known fields: {', '.join(sorted(known))}"
+                        + (f"it was replaced: {replaced}" if replaced else f"known fields: {', '.join(sorted(known))}")
                     )
                 setattr(section, key, value)
         config.validate(source)
@@ -419,7 +433,8 @@ class Config:
             (self.model.sequence_items >= 1, "model.sequence_items must be >= 1"),
             (self.model.sequence_layers >= 0, "model.sequence_layers must be >= 0"),
             (self.model.sequence_heads >= 1, "model.sequence_heads must be >= 1"),
-            (self.model.item_item_l2 > 0, "model.item_item_l2 must be > 0"),
+            (bool(self.model.item_item_l2_grid) and all(v > 0 for v in self.model.item_item_l2_grid),
+             "model.item_item_l2_grid must list values > 0"),
             (self.model.item_item_neighbours >= 1, "model.item_item_neighbours must be >= 1"),
             (self.model.item_item_max_items >= 2, "model.item_item_max_items must be >= 2"),
             (1 <= self.serve.top_k <= self.serve.retrieve_k, "need 1 <= serve.top_k <= serve.retrieve_k"),

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer import affinity, likelihood
+from bertrec import features as F
+from trainer import affinity, score_terms
 
 BANDWIDTH = 0.05
 
@@ -19,7 +20,8 @@ def catalogue():
 
 
 def _density(catalogue, histories, candidates=None):
-    history, mask = affinity.padded_history(tf.constant(catalogue), histories)
+    rows = tf.ragged.constant(histories, dtype=tf.int64, ragged_rank=1)
+    history, mask = affinity.history_embeddings(tf.constant(catalogue), rows)
     candidates = tf.constant(catalogue if candidates is None else candidates)
     return affinity.kernel_density(affinity.similarities(history, candidates), mask, BANDWIDTH).numpy()
 
@@ -49,6 +51,15 @@ def _histories(rng, n):
     return [rng.choice(50, size=5, replace=False) for _ in range(n)]
 
 
+def _fit(catalogue, histories, targets, rng):
+    """(the fitted term, its terms container, the fit summary) over random base scores."""
+    term = affinity.HistoryAffinity()
+    terms = score_terms.ScoreTerms([term], catalogue, np.full(len(catalogue), F.UNKNOWN_RELEASE), 256)
+    summary = terms.fit(rng.normal(size=(len(targets), len(catalogue))).astype(np.float32), histories,
+                        np.array(targets), np.zeros(len(targets), np.int64))
+    return term, terms, summary
+
+
 def test_fit_uses_the_affinity_when_users_pick_items_like_their_history(catalogue):
     rng = np.random.RandomState(1)
     histories = _histories(rng, 300)
@@ -58,22 +69,21 @@ def test_fit_uses_the_affinity_when_users_pick_items_like_their_history(catalogu
         nearest = (catalogue @ catalogue[h].T).max(axis=1)
         nearest[h] = -np.inf
         targets.append(int(nearest.argmax()))
-    layer = affinity.HistoryAffinity()
-    density = affinity.densities(catalogue, histories)
-    targets = np.array(targets)
-    excluded = likelihood.excluded_rows(50, histories, targets)
-    fit = affinity.fit(layer, rng.normal(size=(300, 50)), density, excluded, targets)
-    assert fit.scale > 0 and fit.log_likelihood > fit.baseline_log_likelihood + 1.0
-    assert float(layer.scale.numpy()) == fit.scale and float(layer.bandwidth.numpy()) == pytest.approx(fit.bandwidth)
-    np.testing.assert_allclose(fit.term, fit.scale * density[fit.bandwidth])
+    term, terms, summary = _fit(catalogue, histories, targets, rng)
+    chosen, fit = summary["history_affinity"], summary["score_terms_fit"]
+    assert chosen["scale"] > 0 and fit["log_likelihood"] > fit["log_likelihood_without"] + 1.0
+    assert term.active and float(term.bandwidth.numpy()) == pytest.approx(chosen["bandwidth"])
+    # Applied to requests, the fitted term is the scaled density at the chosen bandwidth.
+    density = affinity.densities(catalogue, histories)[chosen["bandwidth"]]
+    np.testing.assert_allclose(terms.apply(histories, np.zeros(len(targets), np.int64)), chosen["scale"] * density,
+                               rtol=1e-4, atol=1e-4)
 
 
 def test_fit_leaves_the_affinity_off_when_the_history_does_not_predict(catalogue):
     rng = np.random.RandomState(2)
     histories = _histories(rng, 300)
-    targets = np.array([rng.choice(np.setdiff1d(np.arange(50), h)) for h in histories])
-    layer = affinity.HistoryAffinity()
-    excluded = likelihood.excluded_rows(50, histories, targets)
-    fit = affinity.fit(layer, rng.normal(size=(300, 50)), affinity.densities(catalogue, histories), excluded, targets)
-    assert fit.scale == 0.0 and fit.log_likelihood == fit.baseline_log_likelihood
-    assert float(layer.scale.numpy()) == 0.0 and not fit.term.any()
+    targets = [rng.choice(np.setdiff1d(np.arange(50), h)) for h in histories]
+    term, terms, summary = _fit(catalogue, histories, targets, rng)
+    fit = summary["score_terms_fit"]
+    assert summary["history_affinity"]["scale"] == 0.0 and fit["log_likelihood"] == fit["log_likelihood_without"]
+    assert not term.active and not terms.active().terms

@@ -23,6 +23,9 @@ def test_overlay_changes_only_named_fields(tmp_path):
 @pytest.mark.parametrize("values, message", [
     ({"trian": {}}, "unknown section 'trian'"),
     ({"train": {"steps": 1}}, "unknown field train.steps"),
+    # A field an earlier version had says what replaced it.
+    ({"model": {"item_item_l2": 500}}, "unknown field model.item_item_l2; it was replaced: model.item_item_l2_grid"),
+    ({"model": {"item_item_l2_grid": []}}, "model.item_item_l2_grid"),
     ({"model": {"encoder": "gpt"}}, "model.encoder"),
     ({"serve": {"top_k": 50, "retrieve_k": 10}}, "serve.top_k"),
     ({"pipeline": {"name": "Bad_Name"}}, "pipeline.name"),

@@ -53,7 +53,8 @@ def test_training_summary_records_the_fitted_score_terms(pipeline_run):
     with open(os.path.join(model_dir, "assets.extra", "training.json")) as f:
         summary = json.load(f)
     assert summary["history_affinity"]["scale"] >= 0 and summary["history_affinity"]["bandwidth"] > 0
-    assert summary["item_item"]["scale"] >= 0
+    item_item = summary["item_item"]
+    assert item_item["scale"] == 0 or item_item["l2"] in config.model.item_item_l2_grid, item_item
     bias = summary["freshness"]["bias"]
     assert set(bias) == {"unknown", "unreleased", "0-7d", "7-30d", "30-90d", "90-365d", "365d+"}
     fit = summary["score_terms_fit"]

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from bertrec import features as F
-from trainer import freshness
+from trainer import freshness, score_terms
 
 DAY = freshness.DAY
 NOW = 1_000 * DAY
@@ -30,13 +30,19 @@ def test_fit_learns_that_new_releases_draw_attention_and_unreleased_items_none()
     # Users choose among released items, four times as often among the 30 days old.
     weights = np.where(age < 0, 0.0, np.where(age < 30, 4.0, 1.0))
     targets = np.array([rng.choice(items, p=w / w.sum()) for w in weights])
-    layer = freshness.Freshness()
-    nothing_excluded = np.zeros((examples, items), dtype=bool)
-    fit = freshness.fit(layer, np.zeros((examples, items)), times, released, nothing_excluded, targets)
-    assert fit.log_likelihood > fit.baseline_log_likelihood
-    new = (fit.bias["0-7d"] + fit.bias["7-30d"]) / 2
-    assert new - fit.bias["90-365d"] == pytest.approx(np.log(4.0), abs=0.4)
-    assert fit.bias["unreleased"] < fit.bias["90-365d"] - 4.0
+    term = freshness.Freshness()
+    terms = score_terms.ScoreTerms([term], None, released, 256)
+    no_history = [np.zeros(0, np.int64)] * examples
+    summary = terms.fit(np.zeros((examples, items), np.float32), no_history, targets, times)
+    fit, bias = summary["score_terms_fit"], summary["freshness"]["bias"]
+    assert fit["log_likelihood"] > fit["log_likelihood_without"]
+    new = (bias["0-7d"] + bias["7-30d"]) / 2
+    assert new - bias["90-365d"] == pytest.approx(np.log(4.0), abs=0.4)
+    assert bias["unreleased"] < bias["90-365d"] - 4.0
     # No item was over 365 days old: such items are taken to be like the oldest seen.
-    assert fit.bias["365d+"] == fit.bias["90-365d"] and fit.bias["unknown"] == 0.0
-    np.testing.assert_allclose(layer.bias.numpy(), [fit.bias[n] for n in freshness.BUCKET_NAMES], atol=1e-3)
+    assert bias["365d+"] == bias["90-365d"] and bias["unknown"] == 0.0
+    np.testing.assert_allclose(term.bias.numpy(), [bias[n] for n in freshness.BUCKET_NAMES], atol=1e-3)
+    # Applied to requests, each item gets its age bucket's bias at the request's time.
+    applied = terms.apply(no_history, times)
+    expected = term.bias.numpy()[freshness.buckets(tf.constant(times), tf.constant(released)).numpy()]
+    np.testing.assert_allclose(applied, expected)

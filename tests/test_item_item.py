@@ -3,8 +3,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import dataclasses
+
+from bertrec.config import ModelConfig
 from bertrec.evaluation.baselines import Ease, TrainingLog
-from trainer import item_item, likelihood
+from bertrec import features as F
+from trainer import item_item, score_terms
 
 NUM_ITEMS = 30
 
@@ -59,10 +63,12 @@ def test_scores_sum_the_weights_of_the_distinct_history_items_and_survive_saving
     np.testing.assert_allclose(scores[0], dense[3] + dense[7], rtol=1e-6)  # item 3 counted once
     assert not scores[1].any() and not scores[2].any()  # no history; an item without interactions
 
+    term = item_item.ItemItem(columns, weights, scale=2.0)
     module = tf.Module()
-    module.term = item_item.ItemItem(columns, weights, scale=2.0)
+    module.term = term
     module.score = tf.function(
-        lambda rows, lengths: module.term(tf.RaggedTensor.from_row_lengths(rows, lengths)),
+        lambda rows, lengths: term.scores(term.prepare(score_terms.Requests(
+            tf.RaggedTensor.from_row_lengths(rows, lengths), tf.zeros([3], tf.int64), None, None))),
         input_signature=[tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64)],
     )
     tf.saved_model.save(module, str(tmp_path))
@@ -71,31 +77,53 @@ def test_scores_sum_the_weights_of_the_distinct_history_items_and_survive_saving
     np.testing.assert_allclose(out, 2.0 * scores, rtol=1e-6)
 
 
-def _fit(rng, targets_for):
+def _fit(rng, targets_for, l2_grid=(20.0,)):
+    """(the term fitted on 300 examples over random base scores, the fit summary,
+    the unscaled scores at l2 20, the terms container)."""
     users, items = _log(rng)
-    columns, weights = item_item.ease(users, items, NUM_ITEMS, 20.0, NUM_ITEMS, NUM_ITEMS)
+    config = dataclasses.replace(ModelConfig(), item_item_l2_grid=list(l2_grid), item_item_max_items=NUM_ITEMS,
+                                 item_item_neighbours=NUM_ITEMS)
+    term = item_item.ItemItem.from_log(users, items, NUM_ITEMS, config)
     histories = [rng.choice(NUM_ITEMS - 5, size=4, replace=False) for _ in range(300)]
-    unscaled = item_item.scores(columns, weights, histories)
+    unscaled = item_item.scores(*item_item.ease(users, items, NUM_ITEMS, 20.0, NUM_ITEMS, NUM_ITEMS), histories)
     targets = np.array([targets_for(h, unscaled[b]) for b, h in enumerate(histories)])
-    excluded = likelihood.excluded_rows(NUM_ITEMS, histories, targets)
-    return item_item.fit(unscaled, rng.normal(size=(300, NUM_ITEMS)).astype(np.float32), excluded, targets), unscaled
+    terms = score_terms.ScoreTerms([term], None, np.full(NUM_ITEMS, F.UNKNOWN_RELEASE), 256)
+    summary = terms.fit(rng.normal(size=(300, NUM_ITEMS)).astype(np.float32), histories, targets,
+                        np.zeros(300, np.int64))
+    return term, summary, unscaled, (terms, histories)
+
+
+def _best_unseen(history, row):
+    row = row.copy()
+    row[history] = -np.inf
+    return int(row.argmax())
 
 
 def test_fit_uses_the_term_when_users_pick_what_it_predicts():
-    def best_unseen(history, row):
+    term, summary, unscaled, (terms, histories) = _fit(np.random.RandomState(3), _best_unseen)
+    chosen, fit = summary["item_item"], summary["score_terms_fit"]
+    assert chosen["scale"] > 0 and chosen["l2"] == 20.0 and term.active
+    assert fit["log_likelihood"] > fit["log_likelihood_without"] + 0.5
+    np.testing.assert_allclose(terms.apply(histories, np.zeros(300, np.int64)), chosen["scale"] * unscaled,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_fit_chooses_the_ridge_that_predicts_best():
+    # Users pick what EASE at ridge 20 predicts; a far stronger ridge predicts it less well.
+    _, summary, _, _ = _fit(np.random.RandomState(3), _best_unseen, l2_grid=(20.0, 5000.0))
+    assert summary["item_item"]["l2"] == 20.0
+
+
+def test_fit_leaves_the_term_off_when_it_predicts_wrongly():
+    def worst_unseen(history, row):
         row = row.copy()
-        row[history] = -np.inf
-        return int(row.argmax())
+        row[history] = np.inf
+        return int(row.argmin())
 
-    fit, unscaled = _fit(np.random.RandomState(3), best_unseen)
-    assert fit.scale > 0 and fit.log_likelihood > fit.baseline_log_likelihood + 0.5
-    np.testing.assert_allclose(fit.term, fit.scale * unscaled)
-
-
-def test_fit_leaves_the_term_off_when_it_does_not_predict():
-    rng = np.random.RandomState(4)
-    fit, _ = _fit(rng, lambda history, row: int(rng.choice(np.setdiff1d(np.arange(NUM_ITEMS), history))))
-    assert fit.scale == 0.0 and fit.log_likelihood == fit.baseline_log_likelihood and not fit.term.any()
+    term, summary, _, (terms, histories) = _fit(np.random.RandomState(4), worst_unseen)
+    fit = summary["score_terms_fit"]
+    assert summary["item_item"]["scale"] == 0.0 and fit["log_likelihood"] == fit["log_likelihood_without"]
+    assert not term.active and not terms.active().terms
 
 
 @pytest.mark.parametrize("neighbours", [1, 100])

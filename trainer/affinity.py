@@ -1,7 +1,7 @@
 """History affinity: how close an item sits to *everything* the user did.
 
-The query tower reads the text of the user's ``data.history_length`` most
-recent items; a long history says more (which themes a user keeps coming back
+The query tower reads the user's most recent items (``model.sequence_items``
+of them, or the text of ``data.history_length``); a long history says more (which themes a user keeps coming back
 to, how much of each). The affinity adds to an item's retrieval and ranking
 score
 
@@ -14,19 +14,18 @@ works for cold-start items too (their embeddings come from text), and costs one
 [history x catalogue] product per request.
 
 ``scale`` and ``bandwidth`` are two numbers, fitted after the towers are
-trained (``fit``): the full-catalogue softmax likelihood of validation
+trained (``HistoryAffinity.fit``): the full-catalogue softmax likelihood of validation
 examples is maximised over a grid, scale 0 (no affinity)
 included, so the affinity is only used where it predicts better.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Dict, List, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from trainer import likelihood
+from trainer import likelihood, score_terms
 
 #: Keeps an item unlike anything in the history finite: popularity and the query
 #: can still bring it up.
@@ -54,34 +53,10 @@ def kernel_density(cosines: tf.Tensor, mask: tf.Tensor, bandwidth) -> tf.Tensor:
     return tf.where(count > 0, density, tf.zeros_like(density))
 
 
-class HistoryAffinity(tf.keras.layers.Layer):
-    """Affinity scores of candidates to each user's history embeddings (see module docstring)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        # Fitted, not trained by gradient: scale 0 (no effect) until ``fit``.
-        self.scale = self.add_weight(name="scale", shape=(), initializer="zeros", trainable=False)
-        self.bandwidth = self.add_weight(
-            name="bandwidth", shape=(), initializer=tf.keras.initializers.Constant(BANDWIDTHS[0]), trainable=False
-        )
-
-    def call(self, history: tf.Tensor, mask: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
-        """Affinity scores [B, M] of candidates ([M, D] shared, or [B, M, D] per user)
-        under each user's history [B, H, D] (``mask`` [B, H] marks real entries):
-        ``scale`` times the kernel density; 0 for users without history."""
-        return self.scale * kernel_density(similarities(history, candidates), mask, self.bandwidth)
-
-
-def padded_history(embeddings, rows: Sequence[np.ndarray]):
-    """(history embeddings [B, H, D], mask [B, H]) of catalogue ``rows`` per user,
-    from catalogue ``embeddings`` [N, D]; H is the longest history (at least 1)."""
-    length = max(1, max(len(r) for r in rows))
-    index = np.zeros((len(rows), length), dtype=np.int64)
-    mask = np.zeros((len(rows), length), dtype=bool)
-    for b, r in enumerate(rows):
-        index[b, : len(r)] = r
-        mask[b, : len(r)] = True
-    return tf.gather(embeddings, index), tf.constant(mask)
+def history_embeddings(embeddings: tf.Tensor, history_rows: tf.RaggedTensor):
+    """(embeddings [B, H, D], mask [B, H]) of each user's history catalogue rows
+    (ragged [B, None]) among the catalogue ``embeddings`` [N, D]."""
+    return tf.gather(embeddings, history_rows.to_tensor(0)), tf.sequence_mask(history_rows.row_lengths())
 
 
 def densities(catalogue_embeddings: np.ndarray, histories: Sequence[np.ndarray], batch_size: int = 128):
@@ -90,46 +65,53 @@ def densities(catalogue_embeddings: np.ndarray, histories: Sequence[np.ndarray],
     embeddings = tf.constant(catalogue_embeddings)
     parts = {bandwidth: [] for bandwidth in BANDWIDTHS}
     for i in range(0, len(histories), batch_size):
-        history, mask = padded_history(embeddings, histories[i : i + batch_size])
+        rows = tf.ragged.constant(list(histories[i : i + batch_size]), dtype=tf.int64, ragged_rank=1)
+        history, mask = history_embeddings(embeddings, rows)
         cosines = similarities(history, embeddings)  # once per chunk, for every bandwidth
         for bandwidth in BANDWIDTHS:
             parts[bandwidth].append(kernel_density(cosines, mask, bandwidth).numpy())
     return {bandwidth: np.concatenate(values) for bandwidth, values in parts.items()}
 
 
-@dataclasses.dataclass
-class Fit:
-    """What ``fit`` chose, the mean log-likelihood with and without it, the
-    log-likelihood of each grid point, and the chosen term [M, N]."""
+class HistoryAffinity(score_terms.ScoreTerm):
+    """The history affinity term (see module docstring)."""
 
-    scale: float
-    bandwidth: float
-    log_likelihood: float
-    baseline_log_likelihood: float
-    grid: List[dict]
-    term: np.ndarray
+    def __init__(self):
+        super().__init__(name="history_affinity")
+        # Fitted, not trained by gradient: scale 0 (no effect) until ``fit``.
+        self.scale = tf.Variable(0.0, trainable=False, name="scale")
+        self.bandwidth = tf.Variable(BANDWIDTHS[0], trainable=False, name="bandwidth")
 
+    @property
+    def active(self) -> bool:
+        return float(self.scale.numpy()) != 0.0
 
-def fit(layer: HistoryAffinity, scores: np.ndarray, density: Dict[float, np.ndarray],
-        excluded: np.ndarray, targets: np.ndarray) -> Fit:
-    """Sets ``layer``'s scale and bandwidth to the grid point that maximises the
-    mean log-likelihood of ``targets`` under a softmax over the whole catalogue
-    of ``scores + scale * density[bandwidth]``.
+    def prepare_fit(self, data: score_terms.FitData):
+        return densities(data.embeddings, data.histories)
 
-    ``scores`` [M, N]: the model's other scores of every catalogue item for M
-    examples; ``density``: see ``densities``; ``excluded`` [M, N]: the rows
-    left out of each example's softmax (``likelihood.excluded_rows``: its
-    history, as retrieval leaves it out); ``targets`` [M]: the row of the item
-    each example chose.
-    """
-    search = likelihood.grid_search(
-        scores,
-        (({"scale": scale, "bandwidth": bandwidth}, scale * density[bandwidth])
-         for bandwidth in BANDWIDTHS for scale in SCALES[1:]),
-        excluded, targets,
-    )
-    chosen = {"scale": 0.0, "bandwidth": BANDWIDTHS[0], **search.params}
-    layer.scale.assign(chosen["scale"])
-    layer.bandwidth.assign(chosen["bandwidth"])
-    return Fit(scale=chosen["scale"], bandwidth=chosen["bandwidth"], log_likelihood=search.log_likelihood,
-               baseline_log_likelihood=search.baseline_log_likelihood, grid=search.grid, term=search.term)
+    def fit(self, others: np.ndarray, data: score_terms.FitData, density) -> Tuple[np.ndarray, dict]:
+        """The grid point (scale, bandwidth) that maximises the mean log-likelihood of
+        the targets under a softmax over the whole catalogue of ``others + scale *
+        density[bandwidth]`` (``density``: see ``densities``); scale 0 (no term)
+        when none beats ``others`` alone."""
+        search = likelihood.grid_search(
+            others,
+            (({"scale": scale, "bandwidth": bandwidth}, scale * density[bandwidth])
+             for bandwidth in BANDWIDTHS for scale in SCALES[1:]),
+            data.excluded, data.targets,
+        )
+        chosen = {"scale": 0.0, "bandwidth": BANDWIDTHS[0], **search.params}
+        self.scale.assign(chosen["scale"])
+        self.bandwidth.assign(chosen["bandwidth"])
+        return search.term, chosen
+
+    def prepare(self, requests: score_terms.Requests):
+        embeddings = tf.convert_to_tensor(requests.embeddings)
+        return (*history_embeddings(embeddings, requests.history_rows), embeddings)
+
+    def scores(self, state, rows: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """``scale`` times the kernel density of the candidates under each user's
+        history; 0 for users without history."""
+        history, mask, embeddings = state
+        candidates = score_terms.of_rows(embeddings, rows)
+        return self.scale * kernel_density(similarities(history, candidates), mask, self.bandwidth)

@@ -23,7 +23,7 @@ Signatures (batch dimension first; clients send what they have):
 ``retrieve(user_id, history_item_ids)``
     -> ``item_ids``, ``titles``: string[B, retrieve_k], ``scores`` (retrieval
     score: cosine similarity / temperature + the item's popularity prior + the
-    fitted score terms: history affinity, freshness, item-item).
+    fitted score terms, ``trainer/score_terms.py``).
 ``rank(user_id, history_item_ids, candidate_ids: string[B, C])``
     -> ``scores: float[B, C]`` (ranking probability: softmax over the given
     candidates of the ranking logits).
@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -52,7 +52,7 @@ import tensorflow as tf
 from bertrec import features as F
 from bertrec.config import Config
 from serving import warmup
-from trainer import history
+from trainer import history, score_terms
 from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_INDEX, HISTORY_MASK
 
 
@@ -63,27 +63,20 @@ class Context(NamedTuple):
     history_rows: tf.RaggedTensor  # catalogue rows of the history, most recent first
     query: tf.Tensor  # query embeddings [B, D]
     user_index: tf.Tensor  # user vocabulary indices [B]
-    history: Optional[Tuple[tf.Tensor, tf.Tensor]]  # history-affinity input, None when off
-    request_time: tf.Tensor  # seconds [B]
-    item_item: Optional[tf.Tensor]  # item-item scores [B, N], None when off
+    terms: List[Any]  # each score term's state (``trainer.score_terms.ScoreTerms.prepare``)
 
 
 class RecommenderServer(tf.Module):
     """Raw features in, ranked items out (see module docstring)."""
 
-    def __init__(self, model, tft_layer, catalogue: Dict[str, np.ndarray], config: Config, item_item=None):
-        """``item_item``: the fitted ``trainer.item_item.ItemItem`` term, None when off."""
+    def __init__(self, model, tft_layer, catalogue: Dict[str, np.ndarray], config: Config,
+                 terms: Optional[score_terms.ScoreTerms] = None):
+        """``terms``: the fitted score terms (None: none)."""
         super().__init__(name="bertrec")
         self.model = model
         self.tft_layer = tft_layer
         self._history_length = config.data.history_length
         self._sequence_items = config.model.sequence_items
-        self._max_history_items = config.data.max_history_items
-        # A term the fit left at zero (or never fitted: switched off) costs
-        # requests nothing: it is not computed at all.
-        self._history_affinity = float(model.history_affinity.scale.numpy()) != 0.0
-        self._freshness = bool(np.any(model.freshness.bias.numpy()))
-        self.item_item = item_item if item_item is not None and float(item_item.scale.numpy()) != 0.0 else None
         n = len(catalogue["ids"])
         self._top_k = min(config.serve.top_k, n)
         self._retrieve_k = min(config.serve.retrieve_k, n)
@@ -101,6 +94,12 @@ class RecommenderServer(tf.Module):
         self.item_history_embeddings = (
             tf.Variable(catalogue["history_embeddings"], trainable=False, name="item_history_embeddings")
             if model.reads_history_sequence else None
+        )
+        # A term the fit left without effect costs requests nothing: it is not
+        # computed (nor exported) at all. The terms share the server's catalogue.
+        self.score_terms = score_terms.ScoreTerms(
+            [] if terms is None else terms.active().terms, self.item_embeddings, self.item_released,
+            config.data.max_history_items,
         )
         self.item_row = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(self.item_ids, tf.range(n, dtype=tf.int64)), default_value=-1
@@ -183,13 +182,6 @@ class RecommenderServer(tf.Module):
             features = self.tft_layer({F.USER_ID: user_id, F.HISTORY_TEXT: text})
         return self.model.encode_query(features, training=False), features[F.USER_INDEX]
 
-    def _history_embeddings(self, history_rows: tf.RaggedTensor):
-        """What the history affinity compares items with: embeddings [B, H, D] and
-        mask [B, H] of the history rows given (None when the history affinity is off)."""
-        if not self._history_affinity:
-            return None
-        return tf.gather(self.item_embeddings, history_rows.to_tensor(0)), tf.sequence_mask(history_rows.row_lengths())
-
     def _context(self, user_id: tf.Tensor, history_item_ids: tf.Tensor, request_time=None) -> Context:
         """What every stage needs of a request; ``request_time`` [B] in seconds
         (None or <= 0: the server's clock)."""
@@ -197,31 +189,12 @@ class RecommenderServer(tf.Module):
         query, user_index = self._encode_query(user_id, history_rows)
         now = tf.fill(tf.shape(user_id), tf.cast(tf.timestamp(), tf.int64))
         request_time = now if request_time is None else tf.where(request_time > 0, request_time, now)
-        # The score terms read the max_history_items most recent items.
-        recent = history_rows[:, : self._max_history_items]
-        item_item = None if self.item_item is None else self.item_item(recent)
-        return Context(history_rows, query, user_index, self._history_embeddings(recent), request_time, item_item)
-
-    def _terms(self, context: Context, rows: Optional[tf.Tensor] = None):
-        """The score terms beside the towers' [B, M]: history affinity, freshness and
-        item-item of the whole catalogue (``rows`` None, M = N) or of catalogue ``rows`` [B, M]."""
-
-        def of_rows(values, batch_dims=0):
-            return values if rows is None else tf.gather(values, rows, batch_dims=batch_dims)
-
-        terms = 0.0
-        if context.history is not None:
-            terms += self.model.history_affinity(*context.history, of_rows(self.item_embeddings))
-        if self._freshness:
-            terms += self.model.freshness(context.request_time, of_rows(self.item_released))
-        if context.item_item is not None:
-            terms += of_rows(context.item_item, batch_dims=1)
-        return terms
+        return Context(history_rows, query, user_index, self.score_terms.prepare(history_rows, request_time))
 
     def _catalogue_scores(self, context: Context) -> tf.Tensor:
         """Retrieval scores [B, N] of every catalogue item."""
         scores = self.model.retrieval_scores(context.query, self.item_embeddings, self.item_priors)
-        return scores + self._terms(context)
+        return scores + self.score_terms.scores(context.terms)
 
     def _retrieve(self, context: Context, k: int):
         """Top-k retrieval scores and catalogue rows over the whole catalogue, history rows masked."""
@@ -247,7 +220,7 @@ class RecommenderServer(tf.Module):
             context.query, candidates, tf.gather(self.item_priors, rows), context.user_index,
             tf.gather(self.item_vocab_index, rows),
         )
-        return logits + self._terms(context, rows)
+        return logits + self.score_terms.scores(context.terms, rows)
 
     def _recommend(self, context: Context):
         """(retrieved scores, retrieved rows, ranked scores, ranked rows): every

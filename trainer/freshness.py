@@ -11,7 +11,7 @@ bucket one of:
 - not yet released at request time;
 - released 0-7, 7-30, 30-90, 90-365 or over 365 days before.
 
-The biases are fitted after the towers are trained (``fit``): maximum
+The biases are fitted after the towers are trained (``Freshness.fit``): maximum
 likelihood of validation examples under a softmax over
 the whole catalogue, by iterative scaling (each bucket's bias moves by the log
 of how many chosen items it held over how many the model expected).
@@ -20,14 +20,13 @@ from each example's timestamp.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from bertrec import features as F
-from trainer import likelihood
+from trainer import likelihood, score_terms
 
 DAY = 86_400
 #: Bucket edges in days of age, for released items.
@@ -55,30 +54,6 @@ def buckets(request_time: tf.Tensor, released: tf.Tensor) -> tf.Tensor:
     return tf.where(known, released_bucket, UNKNOWN)
 
 
-class Freshness(tf.keras.layers.Layer):
-    """Score term of each item's age bucket at request time (see module docstring)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        # Fitted, not trained by gradient: all 0 (no effect) until ``fit``.
-        self.bias = self.add_weight(name="bias", shape=(len(BUCKET_NAMES),), initializer="zeros", trainable=False)
-
-    def call(self, request_time: tf.Tensor, released: tf.Tensor) -> tf.Tensor:
-        """Freshness scores [B, M] (see ``buckets`` for the arguments)."""
-        return tf.gather(self.bias, buckets(request_time, released))
-
-
-@dataclasses.dataclass
-class Fit:
-    """The fitted bias per bucket name, the mean log-likelihood with and without
-    them, and the chosen term [M, N]."""
-
-    bias: Dict[str, float]
-    log_likelihood: float
-    baseline_log_likelihood: float
-    term: np.ndarray
-
-
 def _fill_empty(bias: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """Biases of buckets no fit example had an item in (``seen`` False): an age
     bucket takes its nearest seen age bucket's (the data says nothing of it, and
@@ -91,18 +66,18 @@ def _fill_empty(bias: np.ndarray, seen: np.ndarray) -> np.ndarray:
     return bias
 
 
-def fit(layer: Freshness, scores: np.ndarray, request_times: np.ndarray, released: np.ndarray,
-        excluded: np.ndarray, targets: np.ndarray, iterations: int = 20) -> Fit:
-    """Sets ``layer``'s biases to maximise the mean log-likelihood of ``targets``
-    under a softmax over the whole catalogue (relative to the bucket with the
-    most candidates, which gets 0).
+def fit_biases(scores: np.ndarray, bucket: np.ndarray, excluded: np.ndarray, targets: np.ndarray,
+               iterations: int = 20) -> np.ndarray:
+    """The biases per bucket that maximise the mean log-likelihood of ``targets``
+    under a softmax over the whole catalogue of ``scores + bias[bucket]``
+    (relative to the bucket with the most candidates, which gets 0).
 
-    ``scores`` [M, N]: the model's other scores of every catalogue item for M examples
-    made at ``request_times`` [M]; ``released`` [N]: each item's release time;
-    ``excluded`` and ``targets`` as in ``trainer.affinity.fit``.
+    ``scores`` [M, N]: the model's other scores of every catalogue item for M
+    examples; ``bucket`` [M, N]: each item's age bucket at each request
+    (``buckets``); ``excluded`` [M, N]: the rows left out of each example's
+    softmax (its history); ``targets`` [M]: the chosen rows.
     """
     scores = np.asarray(scores, dtype=np.float32)
-    bucket = buckets(tf.constant(request_times), tf.constant(released)).numpy()
     count = len(BUCKET_NAMES)
     chosen = np.bincount(bucket[np.arange(len(targets)), targets], minlength=count) + PSEUDO_COUNT
     candidates = np.bincount(np.where(excluded, -1, bucket).ravel() + 1, minlength=count + 1)[1:]
@@ -111,12 +86,40 @@ def fit(layer: Freshness, scores: np.ndarray, request_times: np.ndarray, release
         probability = np.exp(likelihood.log_softmax(scores + bias[bucket], excluded))
         expected = np.bincount(bucket.ravel(), weights=probability.ravel(), minlength=count) + PSEUDO_COUNT
         bias += np.log(chosen / expected)
-    bias = _fill_empty(bias - bias[np.argmax(candidates)], candidates > 0)
-    layer.bias.assign(bias.astype(np.float32))
-    term = bias[bucket].astype(np.float32)
-    return Fit(
-        bias={name: round(float(b), 4) for name, b in zip(BUCKET_NAMES, bias)},
-        log_likelihood=likelihood.mean_log_likelihood(scores + term, excluded, targets),
-        baseline_log_likelihood=likelihood.mean_log_likelihood(scores, excluded, targets),
-        term=term,
-    )
+    return _fill_empty(bias - bias[np.argmax(candidates)], candidates > 0)
+
+
+def summary(bias: np.ndarray) -> Dict[str, float]:
+    """The biases by bucket name, for reports."""
+    return {name: round(float(b), 4) for name, b in zip(BUCKET_NAMES, bias)}
+
+
+class Freshness(score_terms.ScoreTerm):
+    """The freshness term (see module docstring)."""
+
+    def __init__(self):
+        super().__init__(name="freshness")
+        # Fitted, not trained by gradient: all 0 (no effect) until ``fit``.
+        self.bias = tf.Variable(np.zeros(len(BUCKET_NAMES), np.float32), trainable=False, name="bias")
+
+    @property
+    def active(self) -> bool:
+        return bool(np.any(self.bias.numpy()))
+
+    def prepare_fit(self, data: score_terms.FitData) -> np.ndarray:
+        return buckets(tf.constant(data.request_times), tf.constant(data.released)).numpy()
+
+    def fit(self, others: np.ndarray, data: score_terms.FitData, bucket: np.ndarray) -> Tuple[np.ndarray, dict]:
+        """Iterative scaling of the biases (``fit_biases``) given ``others`` and the
+        examples' age ``bucket`` [M, N]."""
+        bias = fit_biases(others, bucket, data.excluded, data.targets)
+        self.bias.assign(bias.astype(np.float32))
+        return bias[bucket].astype(np.float32), {"bias": summary(bias)}
+
+    def prepare(self, requests: score_terms.Requests):
+        return requests.request_time, requests.released
+
+    def scores(self, state, rows: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """The bias of each candidate's age bucket at each request's time."""
+        request_time, released = state
+        return tf.gather(self.bias, buckets(request_time, score_terms.of_rows(released, rows)))

@@ -15,25 +15,34 @@ cubic in their number), and each history item keeps its
 without training interactions get nothing from it: cold-start items are left to
 the text.
 
-``scale`` is fitted after the towers are trained, like the other terms: the
-grid point that maximises the full-catalogue softmax likelihood of the
-validation examples, scale 0 (no term) included. ``B`` is learnt from the
+``scale`` and the ridge ``l2`` are fitted after the towers are trained, like
+the other terms: the grid point (``model.item_item_l2_grid`` x ``SCALES``) that
+maximises the full-catalogue softmax likelihood of the validation examples,
+scale 0 (no term) included; EASE is learnt once per ridge of the grid. ``B`` is learnt from the
 training split, which holds none of the validation interactions (learnt with
 them, it would predict them too well and the scale would come out too large).
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import scipy.sparse
 import tensorflow as tf
 
-from trainer import likelihood
+from trainer import likelihood, score_terms
 
 #: The grid ``fit`` searches.
-SCALES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
+SCALES = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+
+
+def taking_part(item_rows: np.ndarray, num_items: int, max_items: int) -> np.ndarray:
+    """The catalogue rows EASE learns weights for: the at most ``max_items``
+    most-interacted of the interactions' ``item_rows``."""
+    counts = np.bincount(item_rows, minlength=num_items)
+    interacted = np.flatnonzero(counts)
+    return interacted[np.argsort(-counts[interacted], kind="stable")][:max_items]
 
 
 def ease(user_rows: np.ndarray, item_rows: np.ndarray, num_items: int, l2: float, max_items: int,
@@ -43,9 +52,7 @@ def ease(user_rows: np.ndarray, item_rows: np.ndarray, num_items: int, l2: float
     [num_items, K] float32), K = min(neighbours, items taking part - 1). Rows of
     items that do not take part (no interactions, or beyond the ``max_items``
     most-interacted) have weight 0."""
-    counts = np.bincount(item_rows, minlength=num_items)
-    interacted = np.flatnonzero(counts)
-    kept = interacted[np.argsort(-counts[interacted], kind="stable")][:max_items]
+    kept = taking_part(item_rows, num_items, max_items)
     k = max(0, min(neighbours, len(kept) - 1))
     columns = np.zeros((num_items, k), dtype=np.int64)
     weights = np.zeros((num_items, k), dtype=np.float32)
@@ -53,11 +60,11 @@ def ease(user_rows: np.ndarray, item_rows: np.ndarray, num_items: int, l2: float
         return columns, weights
     position = np.full(num_items, -1)
     position[kept] = np.arange(len(kept))
-    taking_part = position[item_rows] >= 0
-    users, user_of = np.unique(user_rows[taking_part], return_inverse=True)
+    in_kept = position[item_rows] >= 0
+    users, user_of = np.unique(user_rows[in_kept], return_inverse=True)
     # Binary user x item matrix: repeated interactions count once.
     x = scipy.sparse.csr_matrix(
-        (np.ones(len(user_of), dtype=np.float64), (user_of, position[item_rows[taking_part]])),
+        (np.ones(len(user_of), dtype=np.float64), (user_of, position[item_rows[in_kept]])),
         shape=(len(users), len(kept)),
     )
     x.data[:] = 1.0  # csr_matrix summed the duplicates
@@ -72,62 +79,103 @@ def ease(user_rows: np.ndarray, item_rows: np.ndarray, num_items: int, l2: float
     return columns, weights
 
 
-class ItemItem(tf.Module):
-    """The item-item term of a history (see module docstring): pruned EASE
-    weights ``columns`` / ``weights`` [N, K] over N catalogue rows, times ``scale``."""
-
-    def __init__(self, columns: np.ndarray, weights: np.ndarray, scale: float = 1.0):
-        super().__init__(name="item_item")
-        self.num_items = len(columns)
-        self.columns = tf.Variable(columns, trainable=False, dtype=tf.int64, name="columns")
-        self.weights = tf.Variable(weights, trainable=False, dtype=tf.float32, name="weights")
-        self.scale = tf.Variable(scale, trainable=False, dtype=tf.float32, name="scale")
-
-    def __call__(self, history_rows: tf.RaggedTensor) -> tf.Tensor:
-        """Scores [B, N] of every catalogue row under each history (ragged [B, None]
-        catalogue rows; an item repeated in a history counts once). Costs
-        history length x K, not N x K: only the history's rows are read."""
-        n = tf.constant(self.num_items, tf.int64)
-        # Distinct (example, history row) pairs, as example * N + row.
-        pairs, _ = tf.unique(history_rows.value_rowids() * n + history_rows.flat_values)
-        example, row = pairs // n, pairs % n
-        columns = tf.gather(self.columns, row)  # [pairs, K]
-        index = tf.stack([tf.broadcast_to(example[:, tf.newaxis], tf.shape(columns)), columns], axis=-1)
-        shape = tf.stack([tf.cast(history_rows.nrows(), tf.int64), n])
-        # scatter_nd sums the weights two history items give the same column.
-        return self.scale * tf.scatter_nd(index, tf.gather(self.weights, row), shape)
+def history_scores(columns: tf.Tensor, weights: tf.Tensor, history_rows: tf.RaggedTensor) -> tf.Tensor:
+    """Unscaled scores [B, N] of every catalogue row under each history (ragged
+    [B, None] catalogue rows; an item repeated in a history counts once), from
+    pruned weights ``columns`` / ``weights`` [N, K]. Costs history length x K,
+    not N x K: only the history's rows are read."""
+    n = tf.shape(columns, out_type=tf.int64)[0]
+    # Distinct (example, history row) pairs, as example * N + row.
+    pairs, _ = tf.unique(history_rows.value_rowids() * n + history_rows.flat_values)
+    example, row = pairs // n, pairs % n
+    neighbours = tf.gather(columns, row)  # [pairs, K]
+    index = tf.stack([tf.broadcast_to(example[:, tf.newaxis], tf.shape(neighbours)), neighbours], axis=-1)
+    shape = tf.stack([tf.cast(history_rows.nrows(), tf.int64), n])
+    # scatter_nd sums the weights two history items give the same column.
+    return tf.scatter_nd(index, tf.gather(weights, row), shape)
 
 
 def scores(columns: np.ndarray, weights: np.ndarray, histories: Sequence[np.ndarray], batch_size: int = 256) -> np.ndarray:
     """Unscaled item-item scores [M, N] of the M histories (catalogue rows)."""
-    term = ItemItem(columns, weights)
     parts = [
-        term(tf.ragged.constant([np.asarray(h, dtype=np.int64) for h in histories[i : i + batch_size]],
-                                dtype=tf.int64, ragged_rank=1)).numpy()
+        history_scores(tf.constant(columns), tf.constant(weights),
+                       tf.ragged.constant([np.asarray(h, dtype=np.int64) for h in histories[i : i + batch_size]],
+                                          dtype=tf.int64, ragged_rank=1)).numpy()
         for i in range(0, len(histories), batch_size)
     ]
     return np.concatenate(parts) if parts else np.zeros((0, len(columns)), dtype=np.float32)
 
 
 @dataclasses.dataclass
-class Fit:
-    """The chosen scale, the mean log-likelihood with and without it, the
-    log-likelihood of each grid point, and the chosen term [M, N]."""
+class _Log:
+    """The training interactions the term learns EASE from (a plain object: a
+    tf.Module would wrap a tuple or dict of them for saving)."""
 
-    scale: float
-    log_likelihood: float
-    baseline_log_likelihood: float
-    grid: List[dict]
-    term: np.ndarray
+    users: np.ndarray
+    items: np.ndarray
+    num_items: int
+    model_config: object
 
 
-def fit(unscaled: np.ndarray, scores_without: np.ndarray, excluded: np.ndarray, targets: np.ndarray) -> Fit:
-    """The scale (from ``SCALES``) that maximises the mean log-likelihood of
-    ``targets`` under a softmax over the whole catalogue of
-    ``scores_without + scale * unscaled`` ([M, N] each; ``excluded`` and
-    ``targets`` as in ``trainer.affinity.fit``)."""
-    search = likelihood.grid_search(
-        scores_without, (({"scale": s}, s * unscaled) for s in SCALES[1:]), excluded, targets
-    )
-    return Fit(scale=search.params.get("scale", 0.0), log_likelihood=search.log_likelihood,
-               baseline_log_likelihood=search.baseline_log_likelihood, grid=search.grid, term=search.term)
+class ItemItem(score_terms.ScoreTerm):
+    """The item-item term (see module docstring): pruned EASE weights ``columns`` /
+    ``weights`` [N, K] over N catalogue rows, times ``scale``."""
+
+    def __init__(self, columns: np.ndarray, weights: np.ndarray, scale: float = 0.0):
+        super().__init__(name="item_item")
+        self.columns = tf.Variable(columns, trainable=False, dtype=tf.int64, name="columns")
+        self.weights = tf.Variable(weights, trainable=False, dtype=tf.float32, name="weights")
+        self.scale = tf.Variable(scale, trainable=False, dtype=tf.float32, name="scale")
+        self._log: Optional[_Log] = None
+
+    @classmethod
+    def from_log(cls, users: np.ndarray, items: np.ndarray, num_items: int, model_config) -> "ItemItem":
+        """The unfitted term of training interactions (user ids, catalogue rows);
+        ``fit`` learns EASE for each ridge of ``model_config.item_item_l2_grid``
+        and keeps the best."""
+        m = model_config
+        k = max(0, min(m.item_item_neighbours, len(taking_part(items, num_items, m.item_item_max_items)) - 1))
+        term = cls(np.zeros((num_items, k), np.int64), np.zeros((num_items, k), np.float32))
+        term._log = _Log(users, items, num_items, m)
+        return term
+
+    @property
+    def active(self) -> bool:
+        return float(self.scale.numpy()) != 0.0
+
+    def prepare_fit(self, data: score_terms.FitData) -> Dict[float, tuple]:
+        """{ridge: (columns, weights, unscaled scores [M, N] of the examples)}."""
+        if self._log is None:
+            raise ValueError("the item-item term is fitted from a training log: build it with ItemItem.from_log")
+        log, m = self._log, self._log.model_config
+        candidates = {}
+        for l2 in m.item_item_l2_grid:
+            columns, weights = ease(log.users, log.items, log.num_items, l2, m.item_item_max_items,
+                                    m.item_item_neighbours)
+            candidates[l2] = (columns, weights, scores(columns, weights, data.histories))
+        return candidates
+
+    def fit(self, others: np.ndarray, data: score_terms.FitData, candidates) -> Tuple[np.ndarray, dict]:
+        """The (ridge, scale) of ``candidates`` x ``SCALES`` that maximises the mean
+        log-likelihood of the targets under a softmax over the whole catalogue of
+        ``others + scale * unscaled``; scale 0 (no term) when none beats ``others`` alone."""
+        search = likelihood.grid_search(
+            others,
+            (({"l2": l2, "scale": s}, s * unscaled)
+             for l2, (_, _, unscaled) in candidates.items() for s in SCALES[1:]),
+            data.excluded, data.targets,
+        )
+        chosen = {"scale": 0.0, "l2": None, **search.params}
+        if chosen["scale"]:
+            columns, weights, _ = candidates[chosen["l2"]]
+            self.columns.assign(columns)
+            self.weights.assign(weights)
+        self.scale.assign(chosen["scale"])
+        return search.term, chosen
+
+    def prepare(self, requests: score_terms.Requests) -> tf.Tensor:
+        return self.scale * history_scores(self.columns, self.weights, requests.history_rows)
+
+    def scores(self, state: tf.Tensor, rows: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """The history's weights of each candidate, times ``scale``."""
+        return score_terms.of_rows(state, rows, batch_dims=1)

@@ -17,10 +17,8 @@
   each user's in-batch list, log-Q corrected like retrieval. Embeddings and
   retrieval scores enter it as constants, so it learns what retrieval misses
   without pulling the towers away from retrieval.
-- Fitted after training, added to both stages' scores: the history affinity
-  (``trainer/affinity.py``), a kernel density of the item among the user's
-  whole history, and freshness (``trainer/freshness.py``), a bias by the
-  item's age at request time.
+- Fitted after training and added to both stages' scores by the exported
+  model: the score terms (``trainer/score_terms.py``).
 """
 from __future__ import annotations
 
@@ -32,9 +30,7 @@ import tensorflow_recommenders as tfrs
 
 from bertrec import features as F
 from bertrec.config import Config
-from trainer.affinity import HistoryAffinity
 from trainer.encoder import TextEncoder, build_backbone
-from trainer.freshness import Freshness
 from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_INDEX, HISTORY_MASK, ITEM_STATES, ITEM_STATES_MASK
 from trainer.sequence_tower import HistorySequenceEncoder
 from transforms.preprocessing import NUM_OOV_BUCKETS
@@ -171,8 +167,6 @@ class Recommender(tfrs.Model):
         )
         self.item_prior = ItemPrior(item_counts, unseen_item_prior, name="item_prior")
         self.ranking_head = RankingHead(num_users, num_items, m.id_embedding_dim, m.ranking_hidden_units, name="ranking_head")
-        self.history_affinity = HistoryAffinity(name="history_affinity")
-        self.freshness = Freshness(name="freshness")
         # SUM reduction: Keras under a distribution strategy requires it (the
         # per-replica sums are all-reduced).
         self.retrieval_task = tfrs.tasks.Retrieval(

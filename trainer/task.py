@@ -29,7 +29,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from bertrec import features as F
 from bertrec.config import Config
 from bertrec.data.prepare import prepared_split_fingerprint
-from trainer import distribution, export, inputs, item_item, priors, score_terms, validation
+from trainer import distribution, export, inputs, priors, score_terms, validation
 from trainer.catalogue_cache import CatalogueCache
 from trainer.model import Recommender
 from trainer.schedule import WarmupLinearDecay
@@ -87,29 +87,17 @@ def interaction_rows(log: dict, catalogue: dict, num_items: int) -> tuple:
     return log[F.USER_INDEX], items
 
 
-def item_item_weights(users: np.ndarray, items: np.ndarray, config: Config, num_items: int):
-    """Pruned EASE weights (``trainer.item_item.ease``) of interactions (users, catalogue rows)."""
-    m = config.model
-    return item_item.ease(users, items, num_items, m.item_item_l2, m.item_item_max_items, m.item_item_neighbours)
-
-
 def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, query: np.ndarray, histories, targets,
-                    config: Config, ease_weights=None) -> dict:
-    """Fits the enabled score terms (history affinity, freshness, item-item), each
-    given the others, on validation examples (transformed feature columns of the
-    ``score_terms.fit_sample`` rows, their ``query`` embeddings, history
-    catalogue rows and target rows) against the embedded catalogue; the item-item
-    term uses ``ease_weights`` (columns, weights) of the training log.
-    Returns what was chosen, for the training summary."""
+                    interactions, config: Config) -> tuple:
+    """Builds and fits the enabled score terms (``trainer.score_terms``), each
+    given the others, on validation examples (transformed feature columns of
+    the ``score_terms.fit_sample`` rows, their ``query`` embeddings, history
+    catalogue rows and target rows) against the embedded catalogue; the
+    item-item term learns from the training ``interactions`` (user indices,
+    catalogue rows). Returns (the terms, what was chosen for the training summary)."""
     scores = model.retrieval_scores(query, catalogue["embeddings"], catalogue["priors"]).numpy()
-    m = config.model
-    _, summary = score_terms.fit(
-        scores, histories, targets,
-        affinity_layer=model.history_affinity if m.history_affinity else None, embeddings=catalogue["embeddings"],
-        freshness_layer=model.freshness if m.freshness else None, request_times=examples[F.TIMESTAMP],
-        released=catalogue["released"], ease_weights=ease_weights,
-    )
-    return summary
+    terms = score_terms.build(config, catalogue["embeddings"], catalogue["released"], interactions)
+    return terms, terms.fit(scores, histories, targets, examples[F.TIMESTAMP])
 
 
 def plan_epochs(train_examples: int, t) -> tuple:
@@ -247,21 +235,14 @@ def run_fn(fn_args: FnArgs) -> None:
     catalogue["history_embeddings"] = cache.history_embeddings
     catalogue["priors"] = model.item_prior(catalogue["embeddings"], catalogue["vocab_index"]).numpy()
     logging.info("bertrec: embedded %d catalogue items in %.1fs", len(catalogue["ids"]), time.time() - start)
-    m = config.model
-    item_item_term = None
-    if m.history_affinity or m.freshness or m.item_item:
-        start = time.time()
-        ease_weights = None
-        if m.item_item:
-            users, items = interaction_rows(log, catalogue, num_items)
-            ease_weights = item_item_weights(users, items, config, len(catalogue["ids"]))
-        summary.update(fit_score_terms(model, catalogue, examples, cache.encode_queries(examples), histories, targets,
-                                       config, ease_weights))
-        if summary.get("item_item", {}).get("scale"):
-            item_item_term = item_item.ItemItem(*ease_weights, scale=summary["item_item"]["scale"])
-        summary["score_terms_fit"]["seconds"] = round(time.time() - start, 1)
-        logging.info("bertrec: score terms fitted: %s", summary)
+    start = time.time()
+    interactions = interaction_rows(log, catalogue, num_items) if config.model.item_item else None
+    terms, fitted = fit_score_terms(model, catalogue, examples, cache.encode_queries(examples), histories, targets,
+                                    interactions, config)
+    summary.update(fitted)
+    summary["score_terms_fit"]["seconds"] = round(time.time() - start, 1)
+    logging.info("bertrec: score terms fitted: %s", fitted)
     server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config,
-                                      item_item_term)
+                                      terms)
     export.export(server, fn_args.serving_model_dir, config, summary)
     logging.info("bertrec: exported the serving model to %s", fn_args.serving_model_dir)

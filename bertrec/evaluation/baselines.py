@@ -386,7 +386,7 @@ class WithTerms(Baseline):
     chooses (scale, weight) from ``scales`` x ``weights`` and the biases by the
     mean log-likelihood of the validation targets under a softmax over the
     whole catalogue (``trainer.likelihood``): grid, then biases
-    (``trainer.freshness.fit``), then both again given the other. Without one,
+    (``trainer.freshness.fit_biases``), then both again given the other. Without one,
     scale 1 and no terms. ``chosen`` records the result.
     """
 
@@ -429,6 +429,10 @@ class WithTerms(Baseline):
         base = self.base.score(requests).astype(np.float32)
         popularity = self._popularity.astype(np.float32)[None, :]
         excluded = likelihood.excluded_rows(self.num_items, requests.contexts, targets)
+        if self.fresh:
+            import tensorflow as tf
+
+            bucket = freshness.buckets(tf.constant(requests.times, tf.int64), tf.constant(self.released)).numpy()
         fresh_term, bias, fitted_for = np.zeros_like(base), None, None
         for _ in range(2 if self.fresh else 1):
             grid = (({"scale": s, "weight": w}, s * base + w * popularity) for s in self.scales for w in self.weights)
@@ -437,11 +441,11 @@ class WithTerms(Baseline):
             self.scale, self.weight = search.params.get("scale", 0.0), search.params.get("weight", 0.0)
             if self.fresh and fitted_for != (self.scale, self.weight):  # the same point would give the same biases
                 fitted_for = (self.scale, self.weight)
-                fit = freshness.fit(freshness.Freshness(), self.scale * base + self.weight * popularity,
-                                    requests.times, self.released, excluded, targets)
-                fresh_term, bias = fit.term, fit.bias
-        self.bias = None if bias is None else np.array([bias[n] for n in freshness.BUCKET_NAMES])
-        self.chosen = {"scale": self.scale, "weight": self.weight, "freshness": bias, "examples": int(len(targets)),
+                bias = freshness.fit_biases(self.scale * base + self.weight * popularity, bucket, excluded, targets)
+                fresh_term = bias[bucket].astype(np.float32)
+        self.bias = bias
+        self.chosen = {"scale": self.scale, "weight": self.weight,
+                       "freshness": None if bias is None else freshness.summary(bias), "examples": int(len(targets)),
                        "log_likelihood": likelihood.mean_log_likelihood(
                            self.scale * base + self.weight * popularity + fresh_term, excluded, targets),
                        "grid": search.grid}

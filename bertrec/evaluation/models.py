@@ -2,7 +2,7 @@
 
 :func:`comparison_models` yields them in report order, ready to score the
 report's split. Two of them reuse the model's own post-training score terms
-(``trainer/score_terms.py``: history affinity, freshness, item-item) on other
+(``trainer/score_terms.py``) on other
 base scores, through :class:`ScoreTermsModel`: the score terms alone (a
 popularity prior, no towers) and the pretrained encoder zero-shot.
 """
@@ -35,11 +35,11 @@ class ScoreTermsModel(B.Baseline):
 
     ``base(requests, **params)`` gives [B, N] base scores; ``grid`` lists its
     params, chosen by the full-catalogue softmax likelihood of the validation
-    targets (as the Trainer fits its terms); then ``trainer.score_terms.fit``
-    fits the enabled terms (``config.model``) given that base: the history
-    affinity (only with ``item_embeddings``), freshness (only when some
-    release time is known) and item-item (EASE of the training log, the
-    model's knobs).
+    targets (as the Trainer fits its terms); then the enabled terms
+    (``config.model``, built by ``trainer.score_terms.build``) are fitted given
+    that base: the history affinity (only with ``item_embeddings``), freshness
+    (only when some release time is known) and item-item (EASE of the training
+    log, the model's knobs).
     """
 
     def __init__(self, base: Callable[..., np.ndarray], grid: Sequence[dict], config: Config,
@@ -50,9 +50,8 @@ class ScoreTermsModel(B.Baseline):
 
     def fit(self, log: B.TrainingLog, validation: B.Validation) -> "ScoreTermsModel":
         """Chooses the base's params, then fits the terms, on (a sample of) ``validation``."""
-        from trainer import affinity, freshness, item_item, likelihood, score_terms
+        from trainer import likelihood, score_terms
 
-        m = self.config.model
         self.num_items = log.num_items
         t = self.config.train
         rows = score_terms.fit_sample(len(validation.targets), t.validation_examples, t.seed)
@@ -63,32 +62,14 @@ class ScoreTermsModel(B.Baseline):
             ((params, self.base(requests, **params).astype(np.float32)) for params in self.grid), excluded, targets,
         )
         self.params = search.params or self.grid[0]
-        self.ease_weights = (
-            item_item.ease(log.users, log.items, log.num_items, m.item_item_l2, m.item_item_max_items,
-                           m.item_item_neighbours) if m.item_item else None
-        )
-        has_embeddings = self.item_embeddings is not None and m.history_affinity
-        self.affinity = affinity.HistoryAffinity() if has_embeddings else None
-        fresh = m.freshness and bool((self.released != F.UNKNOWN_RELEASE).any())
-        self.freshness = freshness.Freshness() if fresh else None
-        _, summary = score_terms.fit(
-            self.base(requests, **self.params).astype(np.float32), requests.contexts, targets,
-            affinity_layer=self.affinity, embeddings=self.item_embeddings, freshness_layer=self.freshness,
-            request_times=requests.times, released=self.released, ease_weights=self.ease_weights,
-        )
-        self.item_item_scale = summary.get("item_item", {}).get("scale", 0.0)
-        self.chosen = {**self.params, **{k: v for k, v in summary.items() if k != "score_terms_fit"}}
+        self.terms = score_terms.build(self.config, self.item_embeddings, self.released, (log.users, log.items))
+        summary = self.terms.fit(self.base(requests, **self.params).astype(np.float32), requests.contexts, targets,
+                                 requests.times)
+        self.chosen = {**self.params, **score_terms.summary_of(summary)}
         return self
 
     def _score(self, requests: B.Requests) -> np.ndarray:
-        from trainer import score_terms
-
-        terms = score_terms.apply(
-            requests.contexts, self.num_items, affinity_layer=self.affinity, embeddings=self.item_embeddings,
-            freshness_layer=self.freshness, request_times=requests.times, released=self.released,
-            ease_weights=self.ease_weights, item_item_scale=self.item_item_scale,
-        )
-        return self.base(requests, **self.params) + terms
+        return self.base(requests, **self.params) + self.terms.apply(requests.contexts, requests.times)
 
 
 def popularity_prior(requests: B.Requests, weight: float, log_counts: np.ndarray) -> np.ndarray:
