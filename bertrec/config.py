@@ -189,7 +189,10 @@ class TrainConfig:
     cache_frozen_layers: bool = True
     #: Run the encoders' matrix products in bfloat16 (weights, losses, logits and
     #: scores stay float32): about 2x the float32 matmul throughput on CPUs with
-    #: AVX-512 BF16 and on GPUs from Ampere on, slower where neither is there.
+    #: AVX-512 BF16 and on GPUs from Ampere on (A100, L4, H100: the same tensor
+    #: core speed as float16, with no loss scaling), slower where neither is
+    #: there. float16 (for V100 / T4) is not offered: Keras' loss scaling cannot
+    #: wrap TFRS's CompositeOptimizer, which the id embeddings' Adagrad needs.
     #: Applies to the exported model too.
     mixed_precision: bool = False
     #: Adam's learning rate for the encoder layers, projections and heads.
