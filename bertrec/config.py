@@ -145,6 +145,14 @@ class ModelConfig:
     #: [items x items] matrix once per ``item_item_l2_grid`` value: about 30 s
     #: and 2.4 GB of memory each at 10,000 items on 2 cores, growing with the cube.
     item_item_max_items: int = 10000
+    #: Re-rank retrieval's ``serve.retrieve_k`` items with a re-ranker fitted on
+    #: the lists retrieval returns for validation examples (``trainer/reranker.py``):
+    #: retrieval score + an MLP over features retrieval cannot use (how the
+    #: candidate relates to each history item, the score terms separately).
+    #: Off: the ranking head's logits plus the score terms.
+    reranker: bool = True
+    #: Hidden layer sizes of the re-ranker's MLP.
+    reranker_hidden_units: List[int] = dataclasses.field(default_factory=lambda: [32, 16])
     #: Size of the user-id and item-id embeddings of the ranking head.
     id_embedding_dim: int = 16
     #: Hidden layer sizes of the ranking MLP.
@@ -195,6 +203,10 @@ class TrainConfig:
     #: wrap TFRS's CompositeOptimizer, which the id embeddings' Adagrad needs.
     #: Applies to the exported model too.
     mixed_precision: bool = False
+    #: The re-ranker's Adam learning rate, and its most epochs over the
+    #: validation lists (it stops after 5 without a better hold-out loss).
+    reranker_learning_rate: float = 3e-3
+    reranker_max_epochs: int = 100
     #: Adam's learning rate for the encoder layers, projections and heads.
     learning_rate: float = 3e-4
     #: Adagrad's step size for id embeddings and biases (item priors, hybrid
@@ -432,6 +444,8 @@ class Config:
             (self.train.max_steps >= 0, "train.max_steps must be >= 0"),
             (0.0 <= self.train.warmup_fraction < 1.0, "train.warmup_fraction must be in [0, 1)"),
             (self.train.validation_examples >= 1, "train.validation_examples must be >= 1"),
+            (self.train.reranker_max_epochs >= 1, "train.reranker_max_epochs must be >= 1"),
+            (all(u >= 1 for u in self.model.reranker_hidden_units), "model.reranker_hidden_units must be >= 1"),
             (self.model.query_tower in ("sequence", "text"), "model.query_tower must be 'sequence' or 'text'"),
             (self.model.sequence_items >= 1, "model.sequence_items must be >= 1"),
             (self.model.sequence_layers >= 0, "model.sequence_layers must be >= 0"),

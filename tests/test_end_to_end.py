@@ -55,6 +55,10 @@ def test_training_summary_records_the_fitted_score_terms(pipeline_run):
     assert summary["history_affinity"]["scale"] >= 0 and summary["history_affinity"]["bandwidth"] > 0
     item_item = summary["item_item"]
     assert item_item["scale"] == 0 or item_item["l2"] in config.model.item_item_l2_grid, item_item
+    # The re-ranker was fitted on validation lists and held out on others.
+    reranked = summary["reranker"]
+    assert reranked["train_lists"] > 0 and reranked["holdout_lists"] > 0, reranked
+    assert reranked["features"][:2] == ["retrieval_score", "ranking_head"] and isinstance(reranked["kept"], bool)
     bias = summary["freshness"]["bias"]
     assert set(bias) == {"unknown", "unreleased", "0-7d", "7-30d", "30-90d", "90-365d", "365d+"}
     fit = summary["score_terms_fit"]
@@ -205,6 +209,13 @@ def test_evaluate_reports_bert_and_baselines_by_slice_with_intervals(pipeline_ru
     assert cold["count"] > 0
     assert cold["models"]["bert (retrieval)"]["recall@50"] > 0.4, cold
     assert "d R@10 vs EASE" in out.stdout and "warm targets" in out.stdout
+    # The re-ranked list against the retrieval list it re-orders, with intervals.
+    for metric in ("recall@10", "ndcg@10"):
+        d = overall["intervals"]["bert (re-ranked)"][metric]["vs_retrieval"]
+        expected = overall["models"]["bert (re-ranked)"][metric] - bert[metric]
+        assert d["low"] <= d["difference"] <= d["high"] and abs(d["difference"] - expected) < 1e-9, d
+    assert "vs_retrieval" not in overall["intervals"]["bert (retrieval)"]["recall@10"]
+    assert "d NDCG@10 vs retrieval" in out.stdout
 
 
 def test_evaluate_refuses_a_model_trained_on_another_split(pipeline_run, tmp_path):

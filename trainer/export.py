@@ -53,6 +53,7 @@ from bertrec import features as F
 from bertrec.config import Config
 from serving import warmup
 from trainer import history, score_terms
+from trainer.reranker import features as reranker_features
 from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_INDEX, HISTORY_MASK
 
 
@@ -71,9 +72,12 @@ class RecommenderServer(tf.Module):
 
     def __init__(self, model, tft_layer, catalogue: Dict[str, np.ndarray], config: Config,
                  terms: Optional[score_terms.ScoreTerms] = None):
-        """``terms``: the fitted score terms (None: none)."""
+        """``terms``: the fitted score terms (None: none). The ranking stage is the
+        ranking head's logits plus the terms until a fitted ``reranker``
+        (``trainer.reranker``) is set."""
         super().__init__(name="bertrec")
         self.model = model
+        self.reranker: Optional[tf.keras.Model] = None
         self.tft_layer = tft_layer
         self._history_length = config.data.history_length
         self._sequence_items = config.model.sequence_items
@@ -189,6 +193,12 @@ class RecommenderServer(tf.Module):
         query, user_index = self._encode_query(user_id, history_rows)
         now = tf.fill(tf.shape(user_id), tf.cast(tf.timestamp(), tf.int64))
         request_time = now if request_time is None else tf.where(request_time > 0, request_time, now)
+        return self.context_of(history_rows, query, user_index, request_time)
+
+    def context_of(self, history_rows: tf.RaggedTensor, query: tf.Tensor, user_index: tf.Tensor,
+                   request_time: tf.Tensor) -> Context:
+        """The context of requests whose query embeddings are already computed
+        (the Trainer's, for validation examples)."""
         return Context(history_rows, query, user_index, self.score_terms.prepare(history_rows, request_time))
 
     def _catalogue_scores(self, context: Context) -> tf.Tensor:
@@ -215,12 +225,36 @@ class RecommenderServer(tf.Module):
 
     def _rank(self, context: Context, rows: tf.Tensor) -> tf.Tensor:
         """Ranking logits [B, C] of catalogue rows [B, C]."""
+        if self.reranker is not None:
+            return self.reranker(self.rank_features(context, rows))
         candidates = tf.gather(self.item_embeddings, rows)
         logits = self.model.ranking_logits(
             context.query, candidates, tf.gather(self.item_priors, rows), context.user_index,
             tf.gather(self.item_vocab_index, rows),
         )
         return logits + self.score_terms.scores(context.terms, rows)
+
+    def rank_features(self, context: Context, rows: tf.Tensor) -> tf.Tensor:
+        """The re-ranker's features [B, C, F] of catalogue rows [B, C] (``trainer.reranker.features``)."""
+        candidates = tf.gather(self.item_embeddings, rows)
+        priors = tf.gather(self.item_priors, rows)
+        terms = [term.scores(state, rows) for term, state in zip(self.score_terms.terms, context.terms)]
+        retrieval = self.model.candidate_scores(context.query, candidates, priors) + sum(terms, 0.0)
+        head = self.model.ranking_logits(context.query, candidates, priors, context.user_index,
+                                         tf.gather(self.item_vocab_index, rows))
+        recent = context.history_rows[:, : self._sequence_items]
+        recent_embeddings = tf.gather(self.item_embeddings, recent.to_tensor(0, shape=[None, self._sequence_items]))
+        mask = tf.sequence_mask(recent.row_lengths(), self._sequence_items)
+        return reranker_features(retrieval, head, priors, terms, candidates, recent_embeddings, mask)
+
+    def retrieved_features(self, query: tf.Tensor, user_index: tf.Tensor, history_item_ids: tf.Tensor,
+                           request_time: tf.Tensor):
+        """(rows [B, K], re-ranker features [B, K, F]) of the ``retrieve_k`` items
+        retrieval returns for requests with known query embeddings: what the
+        re-ranker is fitted on (``trainer.task``), by the serving code."""
+        context = self.context_of(self._history_rows(history_item_ids), query, user_index, request_time)
+        _, rows = self._retrieve(context, self._retrieve_k)
+        return rows, self.rank_features(context, rows)
 
     def _recommend(self, context: Context):
         """(retrieved scores, retrieved rows, ranked scores, ranked rows): every

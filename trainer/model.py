@@ -228,6 +228,11 @@ class Recommender(tfrs.Model):
         [N, D] with their priors [N]: ``cosine / temperature + prior``."""
         return self._score(tf.matmul(query, candidates, transpose_b=True), prior[tf.newaxis, :])
 
+    def candidate_scores(self, query, candidates, prior):
+        """Retrieval scores [B, C] of queries [B, D] against their own candidates
+        [B, C, D] with priors [B, C]."""
+        return self._score(tf.einsum("bd,bcd->bc", query, candidates), prior)
+
     def ranking_logits(self, query, candidates, prior, user_index, item_index):
         """Ranking logits [B, C]: each query's retrieval scores of its own candidates,
         their cosines corrected by the ranking head.

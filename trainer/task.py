@@ -29,7 +29,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from bertrec import features as F
 from bertrec.config import Config
 from bertrec.data.prepare import prepared_split_fingerprint
-from trainer import distribution, export, inputs, priors, score_terms, validation
+from trainer import distribution, export, inputs, priors, reranker, score_terms, validation
 from trainer.catalogue_cache import CatalogueCache
 from trainer.model import Recommender
 from trainer.schedule import WarmupLinearDecay
@@ -100,6 +100,38 @@ def fit_score_terms(model: Recommender, catalogue: dict, examples: dict, query: 
     return terms, terms.fit(scores, histories, targets, examples[F.TIMESTAMP])
 
 
+#: Validation examples the re-ranker is held out on at least (``reranker.holdout_rows``).
+RERANKER_MIN_HOLDOUT = 200
+
+
+def fit_reranker(server: export.RecommenderServer, cache: CatalogueCache, examples: dict, train_rows: np.ndarray,
+                 holdout_rows: np.ndarray, catalogue_ids: np.ndarray, config: Config) -> dict:
+    """Fits the re-ranking stage (``trainer.reranker``) on the lists ``server``
+    retrieves for validation ``examples`` (transformed feature columns), training
+    on ``train_rows`` and held out on ``holdout_rows``; sets it on ``server``.
+    Returns its summary."""
+    _, targets = validation.example_rows(examples, catalogue_ids)
+    queries = cache.encode_queries(examples)
+    rows, features = [], []
+    for start in range(0, len(targets), 256):
+        part = slice(start, start + 256)
+        retrieved, values = server.retrieved_features(
+            tf.constant(queries[part]), tf.constant(examples[F.USER_INDEX][part]),
+            tf.constant(examples[F.HISTORY_ITEM_IDS][part]), tf.constant(examples[F.TIMESTAMP][part]),
+        )
+        rows.append(retrieved.numpy())
+        features.append(values.numpy())
+    hits = np.concatenate(rows) == targets[:, np.newaxis]
+    lists = reranker.Lists(np.concatenate(features), np.where(hits.any(axis=1), hits.argmax(axis=1), -1))
+    model = reranker.Reranker(lists.features.shape[-1], config.model.reranker_hidden_units, name="reranker")
+    t = config.train
+    summary = reranker.fit(model, lists[train_rows], lists[holdout_rows], t.reranker_learning_rate,
+                           t.reranker_max_epochs, seed=t.seed)
+    summary["features"] = reranker.feature_names([term.name for term in server.score_terms.terms])
+    server.reranker = model
+    return summary
+
+
 def plan_epochs(train_examples: int, t) -> tuple:
     """(epochs, steps per epoch): whole passes over ``train_examples``, at most
     ``train.max_epochs``, within ``train.max_steps`` when set."""
@@ -164,14 +196,14 @@ def run_fn(fn_args: FnArgs) -> None:
     # are fitted on. Drawn like the held-out split (its histories hold training
     # interactions only), so both see what serving will. Never empty: data
     # preparation refuses a split that would be.
-    count = len(inputs.read_features([validation_pattern], fn_args.data_accessor, tf_transform_output,
-                                     [F.TIMESTAMP])[F.TIMESTAMP])
-    # Wide columns (query tokens, whole histories) for the sample only.
-    examples = inputs.read_features(
+    # (Data preparation caps the split at data.max_eval_examples.)
+    all_examples = inputs.read_features(
         [validation_pattern], fn_args.data_accessor, tf_transform_output,
         [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS, F.TIMESTAMP],
-        rows=score_terms.fit_sample(count, t.validation_examples, t.seed),
     )
+    count = len(all_examples[F.TIMESTAMP])
+    sample = score_terms.fit_sample(count, t.validation_examples, t.seed)
+    examples = {name: values[sample] for name, values in all_examples.items()}
     histories, targets = validation.example_rows(examples, catalogue["ids"])
 
     epochs, steps_per_epoch = plan_epochs(len(log[F.ITEM_INDEX]), t)
@@ -244,5 +276,11 @@ def run_fn(fn_args: FnArgs) -> None:
     logging.info("bertrec: score terms fitted: %s", fitted)
     server = export.RecommenderServer(model, tf_transform_output.transform_features_layer(), catalogue, config,
                                       terms)
+    if config.model.reranker:
+        start = time.time()
+        train_rows, holdout_rows = reranker.holdout_rows(count, sample, RERANKER_MIN_HOLDOUT, t.seed)
+        summary["reranker"] = fit_reranker(server, cache, all_examples, train_rows, holdout_rows, catalogue["ids"],
+                                           config)
+        summary["reranker"]["seconds"] = round(time.time() - start, 1)
     export.export(server, fn_args.serving_model_dir, config, summary)
     logging.info("bertrec: exported the serving model to %s", fn_args.serving_model_dir)

@@ -261,6 +261,7 @@ def evaluate(config: Config, model_dir: str, max_examples: int = 0, split: str =
     # MRR is cut where the re-ranked list ends, as the Evaluator's is.
     mrr_k = config.serve.retrieve_k
     report["metrics"] = metric_names(mrr_k=mrr_k)
+    report["mrr_k"] = mrr_k
     for slice_name, mask in data.slices(held).items():
         block = {"count": int(mask.sum()), "models": {n: summarize(r[mask], mrr_k=mrr_k) for n, r in ranks.items()},
                  "intervals": {}}
@@ -282,7 +283,7 @@ def intervals(ranks: Dict[str, np.ndarray], baseline_names: List[str], summaries
               users: np.ndarray, metrics: List[str], samples: int = 1000, seed: int = 0) -> Dict[str, dict]:
     """Per model and metric: its paired bootstrap difference to EASE and to the
     best other baseline on that metric (difference, low, high), resampling
-    users. The best other baseline is the strongest in hindsight (on these
+    users; the re-ranked BERT list also against its own retrieval list. The best other baseline is the strongest in hindsight (on these
     examples): the hardest comparison for the model."""
     out = {}
     for name in ranks:
@@ -292,7 +293,9 @@ def intervals(ranks: Dict[str, np.ndarray], baseline_names: List[str], summaries
             best = max(others, key=lambda b: summaries[b][metric], default=None)
             values = per_example(ranks[name], metric)
             entry = {}
-            for label, other in (("vs_ease", EASE), ("vs_best_other", best)):
+            # The re-ranked list against the retrieval list it re-orders.
+            retrieval = BERT if name == BERT_RANKED else None
+            for label, other in (("vs_ease", EASE), ("vs_best_other", best), ("vs_retrieval", retrieval)):
                 if other is None or other == name or other not in ranks:
                     continue
                 diff, low, high = paired_bootstrap(values, per_example(ranks[other], metric), samples, seed,
@@ -304,12 +307,15 @@ def intervals(ranks: Dict[str, np.ndarray], baseline_names: List[str], summaries
 
 def table(report: dict) -> str:
     """The report as text: what each model sees, then a block per slice with
-    intervals for recall@10, recall@100 and NDCG@10 against EASE and recall@10
-    against the best other baseline (* where the interval excludes zero)."""
+    intervals for recall@10, recall@100 and NDCG@10 against EASE, recall@10
+    against the best other baseline, and the re-ranked list's recall@10,
+    NDCG@10 and MRR against retrieval's (* where the interval excludes zero)."""
     names = report["metrics"]
     wide = f"recall@{max(DEFAULT_KS)}"
     columns = [("recall@10", "vs_ease", "d R@10 vs EASE"), (wide, "vs_ease", f"d R@{max(DEFAULT_KS)} vs EASE"),
-               ("ndcg@10", "vs_ease", "d NDCG@10 vs EASE"), ("recall@10", "vs_best_other", "d R@10 vs best other")]
+               ("ndcg@10", "vs_ease", "d NDCG@10 vs EASE"), ("recall@10", "vs_best_other", "d R@10 vs best other"),
+               ("recall@10", "vs_retrieval", "d R@10 vs retrieval"), ("ndcg@10", "vs_retrieval", "d NDCG@10 vs retrieval"),
+               (interval_metrics(report["mrr_k"])[-1], "vs_retrieval", "d MRR vs retrieval")]
     lines = [f"{report['examples']} {report['split']} examples, {report['items']} items, "
              f"{report['training_interactions']} training interactions; tuned on {report['validation_examples']} "
              f"validation examples", f"context: {report['context']}",
