@@ -151,7 +151,7 @@ class ModelConfig:
     #: candidate relates to each history item, the score terms separately).
     #: Off: the ranking head's logits plus the score terms.
     reranker: bool = True
-    #: Hidden layer sizes of the re-ranker's MLP.
+    #: Hidden layer sizes of the re-ranker's MLP ([] = a linear correction).
     reranker_hidden_units: List[int] = dataclasses.field(default_factory=lambda: [32, 16])
     #: Size of the user-id and item-id embeddings of the ranking head.
     id_embedding_dim: int = 16
@@ -214,8 +214,9 @@ class TrainConfig:
     #: step moves a row by about this much.
     id_learning_rate: float = 0.1
     #: How many validation examples (a seeded sample) early stopping measures and
-    #: the score terms (history affinity, freshness, item-item) are fitted on.
-    #: Both hold a few [examples x catalogue] float matrices.
+    #: the score terms (history affinity, freshness, item-item) and the
+    #: re-ranker are fitted on; the re-ranker is held out on up to as many of
+    #: the others. Both fits hold a few [examples x catalogue] float matrices.
     validation_examples: int = 2000
     retrieval_loss_weight: float = 1.0
     ranking_loss_weight: float = 0.5
@@ -445,6 +446,11 @@ class Config:
             (0.0 <= self.train.warmup_fraction < 1.0, "train.warmup_fraction must be in [0, 1)"),
             (self.train.validation_examples >= 1, "train.validation_examples must be >= 1"),
             (self.train.reranker_max_epochs >= 1, "train.reranker_max_epochs must be >= 1"),
+            (self.train.reranker_learning_rate > 0, "train.reranker_learning_rate must be > 0"),
+            # Validation examples carry at most max_history_items: the re-ranker and
+            # the sequence tower must not read more of a served history than that.
+            (self.model.sequence_items <= self.data.max_history_items,
+             "model.sequence_items must be <= data.max_history_items"),
             (all(u >= 1 for u in self.model.reranker_hidden_units), "model.reranker_hidden_units must be >= 1"),
             (self.model.query_tower in ("sequence", "text"), "model.query_tower must be 'sequence' or 'text'"),
             (self.model.sequence_items >= 1, "model.sequence_items must be >= 1"),
@@ -485,3 +491,35 @@ class Config:
 
 
 _SECTIONS = {f.name for f in dataclasses.fields(Config)}
+
+
+# -- what each pipeline component receives ------------------------------------
+# Sliced here, not in the components' modules, so that compiling the pipeline
+# (offline, for Vertex) does not import TensorFlow Recommenders or keras-nlp.
+
+#: Config sections the Trainer reads; only these are its custom_config, so that
+#: e.g. a changed work directory does not re-train.
+TRAINER_SECTIONS = ("data", "model", "train", "serve", "evaluate")
+#: custom_config key of the path of the examples' preparation summary, whose
+#: split fingerprint (``bertrec.data.prepare.split_fingerprint``) the model
+#: records in ``training.json``.
+SPLIT_SUMMARY_KEY = "_split_summary"
+
+
+def trainer_config(config: Config) -> Dict[str, Any]:
+    """The part of the config the Trainer uses (its custom_config)."""
+    return {name: value for name, value in config.to_dict().items() if name in TRAINER_SECTIONS}
+
+
+def transform_config(config: Config) -> Dict[str, Any]:
+    """The part of the config the Transform uses (its custom_config).
+
+    Only these knobs reach the Transform, so changing any other one (training
+    epochs, say) leaves the Transform's inputs unchanged and TFX's cache reuses it.
+    """
+    return {
+        "model": {
+            "query_sequence_length": config.model.query_sequence_length,
+            "item_sequence_length": config.model.item_sequence_length,
+        }
+    }

@@ -1,12 +1,14 @@
 """The DAG's wiring and the curated schema (no execution; see test_end_to_end for that)."""
 import os
+import subprocess
+import sys
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 from google.protobuf import text_format
 
 from bertrec import features as F
 from bertrec.config import Config
-from tfx_pipeline import anomalies_gate, pipeline
+from tfx_pipeline import anomalies_gate, pipeline, sources
 from tfx_pipeline.local_runner import build
 
 
@@ -29,13 +31,54 @@ def test_pipeline_has_every_stage_in_order(tmp_path):
     assert p.pipeline_info.pipeline_root == config.paths().pipeline_root
 
 
-def test_code_changes_change_the_component_fingerprint(tmp_path, monkeypatch):
-    (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
-    monkeypatch.setattr(pipeline, "_PROJECT_DIR", str(tmp_path))
-    before = pipeline.source_fingerprint(["pkg"])
-    (tmp_path / "pkg" / "a.py").write_text("x = 2\n")
-    assert pipeline.source_fingerprint(["pkg"]) != before
+def _project(tmp_path, files):
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return str(tmp_path)
+
+
+def test_a_change_to_any_module_the_entry_module_imports_changes_its_fingerprint(tmp_path):
+    project = _project(tmp_path, {
+        "trainer/__init__.py": "",
+        "trainer/task.py": "from trainer import model\nimport numpy\n",
+        "trainer/model.py": "from . import helper\n",
+        "trainer/helper.py": "x = 1\n",
+        "trainer/unused.py": "y = 1\n",
+    })
+    assert sources.dependencies(["trainer.task"], project) == [
+        "trainer/__init__.py", "trainer/helper.py", "trainer/model.py", "trainer/task.py"]
+    before = sources.fingerprint(["trainer.task"], project)
+    (tmp_path / "trainer" / "unused.py").write_text("y = 2\n")
+    assert sources.fingerprint(["trainer.task"], project) == before  # not imported: no re-run
+    (tmp_path / "trainer" / "helper.py").write_text("x = 2\n")  # imported two steps away
+    assert sources.fingerprint(["trainer.task"], project) != before
+
+
+def test_the_trainers_fingerprint_covers_what_it_imports_outside_trainer():
+    files = sources.dependencies([pipeline.TRAINER_MODULE])
+    # The validation metrics and the warm-up requests live outside trainer/ (a
+    # hand-kept list once missed the metrics).
+    for needed in ("trainer/reranker.py", "bertrec/evaluation/metrics.py", "serving/warmup.py",
+                   "bertrec/data/prepare.py", "transforms/preprocessing.py"):
+        assert needed in files
+    assert "bertrec/cli.py" not in files and "serving/server.py" not in files
+    assert sources.dependencies([pipeline.TRANSFORM_MODULE]) == [
+        "bertrec/__init__.py", "bertrec/config.py", "bertrec/features.py", "bertrec/pretrained.py",
+        "transforms/__init__.py", "transforms/preprocessing.py"]
+
+
+def test_compiling_the_pipeline_does_not_load_the_training_libraries():
+    # Compiling for Vertex happens on a machine that never trains. (TFX itself
+    # imports TensorFlow Recommenders: only what the project adds counts.)
+    code = ("import sys; from tfx import v1; before = set(sys.modules); "
+            "import tfx_pipeline.local_runner, tfx_pipeline.vertex_runner; "
+            "print(sorted(m for m in ('keras_nlp', 'tensorflow_recommenders', 'trainer.task', "
+            "'transforms.preprocessing') if m in set(sys.modules) - before))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=sources.PROJECT_DIR)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
 
 
 def test_anomaly_summary_names_split_and_feature():

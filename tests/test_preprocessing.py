@@ -9,7 +9,8 @@ from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from bertrec import features as F
 from bertrec.config import Config
-from transforms.preprocessing import preprocessing_fn, transform_config
+from bertrec.config import transform_config
+from transforms.preprocessing import preprocessing_fn
 
 CLS, SEP, PAD = 101, 102, 0
 

@@ -9,7 +9,6 @@ ImportExampleGen (train / validation / eval / catalogue splits prepared by ``ber
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import List, Optional
 
@@ -17,51 +16,21 @@ from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
 from bertrec import features as F
-from bertrec.config import Config
-from tfx_pipeline import pusher
+from bertrec.config import SPLIT_SUMMARY_KEY, Config, trainer_config, transform_config
+from bertrec.data.prepare import SUMMARY_FILE
+from tfx_pipeline import pusher, sources
 from tfx_pipeline.anomalies_gate import AnomaliesGate
 from tfx_pipeline.evaluation import eval_config
-from bertrec.data.prepare import SUMMARY_FILE
-from trainer.task import SPLIT_SUMMARY_KEY, trainer_config
-from transforms.preprocessing import transform_config
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
-_PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: The entry modules of the custom code each component runs.
+TRANSFORM_MODULE, TRAINER_MODULE = "transforms.preprocessing", "trainer.task"
 
 
-def source_fingerprint(paths: List[str]) -> str:
-    """Hash of the Python sources under ``paths`` (packages or modules, relative
-    to the project).
-
-    Transform and Trainer are referenced by dotted name, which TFX's cache key
-    does not cover; adding this to their custom_config makes a code change re-run
-    them (and only them and what depends on them).
-    """
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        root = os.path.join(_PROJECT_DIR, path)
-        files = [root] if root.endswith(".py") else [
-            os.path.join(d, f) for d, _, names in os.walk(root) for f in names if f.endswith(".py")
-        ]
-        for file in sorted(files):
-            digest.update(os.path.relpath(file, _PROJECT_DIR).encode())
-            with open(file, "rb") as f:
-                digest.update(f.read())
-    return digest.hexdigest()[:16]
-
-
-#: The sources each custom component's code depends on.
-_SHARED_SOURCES = ["bertrec/__init__.py", "bertrec/config.py", "bertrec/features.py", "bertrec/pretrained.py"]
-TRANSFORM_SOURCES = _SHARED_SOURCES + ["transforms"]
-# The Trainer reads the preparation summary (bertrec/data/prepare.py, which imports csv_io).
-# The Trainer also writes the warm-up requests (serving/warmup.py, serving/protocol.py).
-TRAINER_SOURCES = TRANSFORM_SOURCES + ["trainer", "serving/warmup.py", "serving/protocol.py",
-                                       "bertrec/data/prepare.py", "bertrec/data/csv_io.py"]
-
-
-def with_fingerprint(custom_config: dict, sources: List[str]) -> dict:
-    """``custom_config`` annotated with the fingerprint of the code that reads it."""
-    return {**custom_config, "_source_fingerprint": source_fingerprint(sources)}
+def with_fingerprint(custom_config: dict, module: str) -> dict:
+    """``custom_config`` annotated with the fingerprint of ``module``'s code and
+    every project module it imports (``tfx_pipeline.sources``)."""
+    return {**custom_config, "_source_fingerprint": sources.fingerprint([module])}
 
 
 def create_pipeline(
@@ -92,14 +61,14 @@ def create_pipeline(
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        preprocessing_fn="transforms.preprocessing.preprocessing_fn",
+        preprocessing_fn=f"{TRANSFORM_MODULE}.preprocessing_fn",
         splits_config=tfx.proto.SplitsConfig(analyze=[F.TRAIN_SPLIT], transform=list(F.SPLITS)),
-        custom_config=with_fingerprint(transform_config(config), TRANSFORM_SOURCES),
+        custom_config=with_fingerprint(transform_config(config), TRANSFORM_MODULE),
     )
     transform.add_upstream_node(anomalies_gate)
 
     trainer = tfx.components.Trainer(
-        run_fn="trainer.task.run_fn",
+        run_fn=f"{TRAINER_MODULE}.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
@@ -111,7 +80,7 @@ def create_pipeline(
         custom_config=with_fingerprint(
             # Read when the Trainer runs (not when the pipeline is compiled, maybe offline for Vertex).
             {**trainer_config(config), SPLIT_SUMMARY_KEY: f"{examples_dir.rstrip('/')}/{SUMMARY_FILE}"},
-            TRAINER_SOURCES,
+            TRAINER_MODULE,
         ),
     )
 

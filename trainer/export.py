@@ -17,7 +17,8 @@ Signatures (batch dimension first; clients send what they have):
     builds from the titles of the ``data.history_length`` most recent
     (``"text"``), both from its catalogue. It
     retrieves ``retrieve_k`` candidates over the whole catalogue (items in the
-    history excluded), re-ranks them with the ranking head and returns the best
+    history excluded), re-ranks them (the fitted re-ranker, or the ranking head
+    plus the score terms where the re-ranker's gate left it out) and returns the best
     ``top_k`` with their ranking probabilities (a softmax of the ranking logits
     over the retrieved list: the chance that each is the user's next pick).
 ``retrieve(user_id, history_item_ids)``

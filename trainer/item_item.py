@@ -45,19 +45,20 @@ def taking_part(item_rows: np.ndarray, num_items: int, max_items: int) -> np.nda
     return interacted[np.argsort(-counts[interacted], kind="stable")][:max_items]
 
 
-def ease(user_rows: np.ndarray, item_rows: np.ndarray, num_items: int, l2: float, max_items: int,
-         neighbours: int):
-    """The EASE weights of interactions (user, catalogue row), pruned: each row's
-    ``neighbours`` largest weights as (columns [num_items, K] int64, weights
-    [num_items, K] float32), K = min(neighbours, items taking part - 1). Rows of
-    items that do not take part (no interactions, or beyond the ``max_items``
-    most-interacted) have weight 0."""
+def neighbour_count(item_rows: np.ndarray, num_items: int, max_items: int, neighbours: int) -> int:
+    """K, the weights each row keeps: ``neighbours``, at most the other items taking part."""
+    return max(0, min(neighbours, len(taking_part(item_rows, num_items, max_items)) - 1))
+
+
+def ease_grid(user_rows: np.ndarray, item_rows: np.ndarray, num_items: int, l2_values: Sequence[float],
+              max_items: int, neighbours: int) -> Dict[float, Tuple[np.ndarray, np.ndarray]]:
+    """``ease`` for every ridge of ``l2_values`` ({l2: (columns, weights)}),
+    building the Gram matrix once."""
     kept = taking_part(item_rows, num_items, max_items)
-    k = max(0, min(neighbours, len(kept) - 1))
-    columns = np.zeros((num_items, k), dtype=np.int64)
-    weights = np.zeros((num_items, k), dtype=np.float32)
+    k = neighbour_count(item_rows, num_items, max_items, neighbours)
+    empty = (np.zeros((num_items, k), dtype=np.int64), np.zeros((num_items, k), dtype=np.float32))
     if k == 0:
-        return columns, weights
+        return {l2: empty for l2 in l2_values}
     position = np.full(num_items, -1)
     position[kept] = np.arange(len(kept))
     in_kept = position[item_rows] >= 0
@@ -69,14 +70,27 @@ def ease(user_rows: np.ndarray, item_rows: np.ndarray, num_items: int, l2: float
     )
     x.data[:] = 1.0  # csr_matrix summed the duplicates
     gram = (x.T @ x).toarray()
-    gram[np.diag_indices_from(gram)] += l2
-    p = np.linalg.inv(gram)
-    b = -p / np.diag(p)[np.newaxis, :]
-    np.fill_diagonal(b, -np.inf)  # an item is not its own neighbour
-    best = np.argpartition(-b, k - 1, axis=1)[:, :k]
-    columns[kept] = kept[best]
-    weights[kept] = np.take_along_axis(b, best, axis=1)
-    return columns, weights
+    out = {}
+    for l2 in l2_values:
+        p = np.linalg.inv(gram + l2 * np.eye(len(kept)))
+        b = -p / np.diag(p)[np.newaxis, :]
+        np.fill_diagonal(b, -np.inf)  # an item is not its own neighbour
+        best = np.argpartition(-b, k - 1, axis=1)[:, :k]
+        columns, weights = empty[0].copy(), empty[1].copy()
+        columns[kept] = kept[best]
+        weights[kept] = np.take_along_axis(b, best, axis=1)
+        out[l2] = (columns, weights)
+    return out
+
+
+def ease(user_rows: np.ndarray, item_rows: np.ndarray, num_items: int, l2: float, max_items: int,
+         neighbours: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The EASE weights of interactions (user, catalogue row), pruned: each row's
+    ``neighbours`` largest weights as (columns [num_items, K] int64, weights
+    [num_items, K] float32), K = ``neighbour_count``. Rows of items that do not
+    take part (no interactions, or beyond the ``max_items`` most-interacted)
+    have weight 0."""
+    return ease_grid(user_rows, item_rows, num_items, [l2], max_items, neighbours)[l2]
 
 
 def history_scores(columns: tf.Tensor, weights: tf.Tensor, history_rows: tf.RaggedTensor) -> tf.Tensor:
@@ -134,7 +148,7 @@ class ItemItem(score_terms.ScoreTerm):
         ``fit`` learns EASE for each ridge of ``model_config.item_item_l2_grid``
         and keeps the best."""
         m = model_config
-        k = max(0, min(m.item_item_neighbours, len(taking_part(items, num_items, m.item_item_max_items)) - 1))
+        k = neighbour_count(items, num_items, m.item_item_max_items, m.item_item_neighbours)
         term = cls(np.zeros((num_items, k), np.int64), np.zeros((num_items, k), np.float32))
         term._log = _Log(users, items, num_items, m)
         return term
@@ -148,12 +162,10 @@ class ItemItem(score_terms.ScoreTerm):
         if self._log is None:
             raise ValueError("the item-item term is fitted from a training log: build it with ItemItem.from_log")
         log, m = self._log, self._log.model_config
-        candidates = {}
-        for l2 in m.item_item_l2_grid:
-            columns, weights = ease(log.users, log.items, log.num_items, l2, m.item_item_max_items,
-                                    m.item_item_neighbours)
-            candidates[l2] = (columns, weights, scores(columns, weights, data.histories))
-        return candidates
+        weights = ease_grid(log.users, log.items, log.num_items, m.item_item_l2_grid, m.item_item_max_items,
+                            m.item_item_neighbours)
+        return {l2: (columns, values, scores(columns, values, data.histories))
+                for l2, (columns, values) in weights.items()}
 
     def fit(self, others: np.ndarray, data: score_terms.FitData, candidates) -> Tuple[np.ndarray, dict]:
         """The (ridge, scale) of ``candidates`` x ``SCALES`` that maximises the mean

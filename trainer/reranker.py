@@ -17,15 +17,15 @@ It is fitted after the towers and the score terms (``fit``), listwise: a
 softmax over each validation example's retrieved list (the hard negatives
 serving will show it), on the lists that hold the target. Validation examples
 are used because on training examples the towers have already seen the target
-and would rank it too well. Early stopping and a gate read held-out validation
-lists: unless the re-ranked NDCG@10 there beats retrieval's with a paired
-bootstrap interval above 0, the MLP is zeroed and the stage keeps retrieval's
-order.
+and would rank it too well. Held-out validation lists, split by user, stop the
+training early (one half) and gate it (the other): unless its NDCG@10 there
+beats the ranking stage it replaces (the ranking head plus the score terms)
+with a paired bootstrap interval over users above 0, it is not used.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -35,13 +35,14 @@ from bertrec.evaluation import metrics
 
 #: The features besides the score terms' (one each, after these, in the terms' order).
 FEATURE_NAMES = ("retrieval_score", "ranking_head", "prior", "cosine_last", "cosine_max", "cosine_mean",
-                 "log_history_length")
+                 "log_recent_items")
 
 
 def features(retrieval: tf.Tensor, head: tf.Tensor, prior: tf.Tensor, terms: Sequence[tf.Tensor],
              candidates: tf.Tensor, history: tf.Tensor, history_mask: tf.Tensor) -> tf.Tensor:
     """Features [B, K, F] of K candidates per request: ``retrieval`` scores,
-    ranking-head logits, priors [B, K], each score term [B, K];
+    ranking-head logits, priors [B, K], cosines to the history, log(1 + the
+    history entries read), each score term [B, K];
     ``candidates`` [B, K, D] and ``history`` [B, H, D] embeddings (H >= 1, most
     recent first; ``history_mask`` [B, H] marks real entries)."""
     cosines = tf.einsum("bkd,bhd->bkh", candidates, history)
@@ -78,22 +79,25 @@ class Reranker(tf.keras.Model):
         correction = tf.reshape(self.mlp(self.normalization(flat)), shape[:2])
         return feature_values[..., 0] + correction
 
-    def switch_off(self) -> None:
-        """Zeroes the MLP's last layer: logits become the retrieval scores."""
-        for weight in self.mlp.layers[-1].weights:
-            weight.assign(tf.zeros_like(weight))
-
 
 @dataclasses.dataclass
 class Lists:
-    """Retrieved lists of M examples: features [M, K, F] and the target's
-    position in each list (-1: retrieval missed it)."""
+    """Retrieved lists of M examples: features [M, K, F], the target's position
+    in each list (-1: retrieval missed it) and each example's user (the unit the
+    gate's bootstrap resamples)."""
 
     features: np.ndarray
     positions: np.ndarray
+    users: np.ndarray
 
     def __getitem__(self, rows) -> "Lists":
-        return Lists(self.features[rows], self.positions[rows])
+        return Lists(self.features[rows], self.positions[rows], self.users[rows])
+
+    def fallback_logits(self) -> np.ndarray:
+        """[M, K] the ranking stage without the re-ranker: the ranking head's
+        logit plus the score terms."""
+        head = FEATURE_NAMES.index("ranking_head")
+        return self.features[..., head] + self.features[..., len(FEATURE_NAMES):].sum(axis=-1)
 
 
 def _ndcg_at_10(logits: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -103,19 +107,27 @@ def _ndcg_at_10(logits: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return metrics.per_example(np.where(positions >= 0, rank, metrics.UNRANKED), "ndcg@10")
 
 
+def _split_by_user(lists: Lists, seed: int) -> Tuple[Lists, Lists]:
+    """``lists`` in two halves by user: one to stop training early on, one to gate on."""
+    users = np.random.RandomState(seed).permutation(np.unique(lists.users))
+    first = np.isin(lists.users, users[: len(users) // 2])
+    return lists[first], lists[~first]
+
+
 def fit(reranker: Reranker, train: Lists, holdout: Lists, learning_rate: float, max_epochs: int,
         batch_size: int = 128, patience: int = 5, seed: int = 0) -> Dict[str, object]:
-    """Trains ``reranker`` listwise on the ``train`` lists holding their target,
-    stops early on the ``holdout`` lists' loss (keeping the best epoch), then
-    keeps it only if its hold-out NDCG@10 beats retrieval's outside chance.
+    """Trains ``reranker`` listwise on the ``train`` lists holding their target and
+    stops early on the loss of half the ``holdout`` users' lists, keeping the
+    best epoch. On the other half it must beat the ranking stage it replaces
+    (``Lists.fallback_logits``) at NDCG@10 with a paired bootstrap interval
+    (resampling users) above 0 to be ``kept`` (the caller uses it only then).
     Returns the summary."""
-    usable, checked = train[train.positions >= 0], holdout[holdout.positions >= 0]
-    summary: Dict[str, object] = {"train_lists": int(len(usable.positions)), "holdout_lists": int(len(holdout.positions))}
-    base = _ndcg_at_10(holdout.features[..., 0], holdout.positions)
-    if len(usable.positions) == 0 or len(checked.positions) == 0:
-        reranker.switch_off()
-        return {**summary, "kept": False, "reason": "no list holds its target",
-                "holdout_ndcg@10_retrieval": round(float(base.mean()), 4)}
+    stop, gate = _split_by_user(holdout, seed)
+    usable, checked = train[train.positions >= 0], stop[stop.positions >= 0]
+    summary: Dict[str, object] = {"train_lists": int(len(usable.positions)), "stop_lists": int(len(stop.positions)),
+                                  "gate_lists": int(len(gate.positions))}
+    if len(usable.positions) == 0 or len(checked.positions) == 0 or len(gate.positions) == 0:
+        return {**summary, "kept": False, "reason": "too few validation lists hold their target"}
     num_features = train.features.shape[-1]
     reranker.normalization.adapt(usable.features.reshape(-1, num_features))
     optimizer = tf.keras.optimizers.legacy.Adam(learning_rate)
@@ -129,17 +141,17 @@ def fit(reranker: Reranker, train: Lists, holdout: Lists, learning_rate: float, 
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
-    def holdout_loss() -> float:
+    def stop_loss() -> float:
         return float(loss_fn(checked.positions, reranker(tf.constant(checked.features))).numpy())
 
     rng = np.random.RandomState(seed)
-    best, best_weights, waited, curve = holdout_loss(), reranker.mlp.get_weights(), 0, []
-    for epoch in range(max_epochs):
+    best, best_weights, waited, curve = stop_loss(), reranker.mlp.get_weights(), 0, []
+    for _ in range(max_epochs):
         order = rng.permutation(len(usable.positions))
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             step(tf.constant(usable.features[rows]), tf.constant(usable.positions[rows]))
-        value = holdout_loss()
+        value = stop_loss()
         curve.append(round(value, 4))
         if value < best - 1e-4:
             best, best_weights, waited = value, reranker.mlp.get_weights(), 0
@@ -148,30 +160,32 @@ def fit(reranker: Reranker, train: Lists, holdout: Lists, learning_rate: float, 
             if waited >= patience:
                 break
     reranker.mlp.set_weights(best_weights)
-    reranked = _ndcg_at_10(reranker(tf.constant(holdout.features)).numpy(), holdout.positions)
-    # Kept only when the gain is outside chance: the paired interval excludes 0.
-    difference, low, high = metrics.paired_bootstrap(reranked, base, seed=seed)
+    reranked = _ndcg_at_10(reranker(tf.constant(gate.features)).numpy(), gate.positions)
+    fallback = _ndcg_at_10(gate.fallback_logits(), gate.positions)
+    retrieval = _ndcg_at_10(gate.features[..., 0], gate.positions)
+    # Kept only when the gain is outside chance.
+    difference, low, high = metrics.paired_bootstrap(reranked, fallback, seed=seed, groups=gate.users)
     kept = low > 0
-    if not kept:
-        reranker.switch_off()
-    logging.info("bertrec: re-ranker %s: hold-out NDCG@10 %.4f against retrieval's %.4f, %+.4f [%+.4f, %+.4f] "
-                 "(%d epochs)", "kept" if kept else "switched off", reranked.mean(), base.mean(), difference, low, high,
-                 len(curve))
-    return {**summary, "epochs": len(curve), "holdout_loss_curve": curve, "kept": bool(kept),
-            "holdout_ndcg@10_retrieval": round(float(base.mean()), 4),
-            "holdout_ndcg@10_reranked": round(float(reranked.mean()), 4),
-            "holdout_ndcg@10_difference": [round(difference, 4), round(low, 4), round(high, 4)]}
+    logging.info("bertrec: re-ranker %s: gate NDCG@10 %.4f against %.4f without it, %+.4f [%+.4f, %+.4f] "
+                 "(%d epochs)", "kept" if kept else "not used", reranked.mean(), fallback.mean(), difference, low,
+                 high, len(curve))
+    return {**summary, "epochs": len(curve), "stop_loss_curve": curve, "kept": bool(kept),
+            "gate_ndcg@10": {"reranked": round(float(reranked.mean()), 4),
+                             "without_reranker": round(float(fallback.mean()), 4),
+                             "retrieval": round(float(retrieval.mean()), 4),
+                             "difference": [round(difference, 4), round(low, 4), round(high, 4)]}}
 
 
-def holdout_rows(count: int, fit_rows: np.ndarray, minimum: int, seed: int) -> tuple:
+def holdout_rows(count: int, fit_rows: np.ndarray, minimum: int, maximum: int, seed: int) -> tuple:
     """(training rows, hold-out rows) of ``count`` validation examples: the
     re-ranker trains on ``fit_rows`` (those the score terms were fitted on) and
-    is held out on the others; when fewer than ``minimum`` are left, a fifth of
-    ``fit_rows`` is held out instead."""
+    is held out on at most ``maximum`` of the others; when fewer than
+    ``minimum`` are left, a fifth of ``fit_rows`` is held out instead."""
     rest = np.setdiff1d(np.arange(count), fit_rows)
+    rng = np.random.RandomState(seed)
     if len(rest) >= minimum:
-        return np.asarray(fit_rows), rest
-    shuffled = np.random.RandomState(seed).permutation(fit_rows)
+        return np.asarray(fit_rows), np.sort(rng.choice(rest, size=min(len(rest), maximum), replace=False))
+    shuffled = rng.permutation(fit_rows)
     cut = max(1, len(shuffled) // 5)
     return np.sort(shuffled[cut:]), np.sort(shuffled[:cut])
 

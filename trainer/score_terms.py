@@ -44,15 +44,12 @@ def fit_sample(count: int, size: int, seed: int) -> np.ndarray:
 class FitData:
     """The held-out examples terms are fitted on, and the catalogue they rank."""
 
-    histories: Sequence[np.ndarray]  # each example's history (catalogue rows, most recent first)
+    histories: Sequence[np.ndarray]  # what terms read of each history (catalogue rows, most recent first)
     targets: np.ndarray  # [M] the chosen rows
     request_times: np.ndarray  # [M] seconds
     embeddings: Optional[np.ndarray]  # [N, D] the catalogue's item embeddings (None: none to compare)
     released: np.ndarray  # [N] release times, ``features.UNKNOWN_RELEASE`` where unknown
-
-    def __post_init__(self):
-        # Each example's history is left out of its softmax, as retrieval leaves it out.
-        self.excluded = likelihood.excluded_rows(len(self.released), self.histories, self.targets)
+    excluded: np.ndarray  # [M, N] rows left out of each softmax: the whole history, as retrieval leaves it out
 
 
 @dataclasses.dataclass
@@ -124,10 +121,11 @@ class ScoreTerms(tf.Module):
         """Fits every term, each given the others, for base scores [M, N] of M
         held-out examples (their histories, target rows and request times);
         returns the summary ({term name: what it chose, "score_terms_fit": ...})."""
-        histories = [np.asarray(h, dtype=np.int64)[: self.max_history_items] for h in histories]
         embeddings = None if self.embeddings is None else np.asarray(self.embeddings)
-        data = FitData(histories, np.asarray(targets), np.asarray(request_times), embeddings,
-                       np.asarray(self.released))
+        released = np.asarray(self.released)
+        data = FitData([np.asarray(h, dtype=np.int64)[: self.max_history_items] for h in histories],
+                       np.asarray(targets), np.asarray(request_times), embeddings, released,
+                       likelihood.excluded_rows(len(released), histories, targets))
         prepared = [term.prepare_fit(data) for term in self.terms]
         values = {term.name: np.zeros_like(base) for term in self.terms}
         summary = {}

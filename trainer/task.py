@@ -5,10 +5,10 @@ training split, on the catalogue's cached frozen encoder states
 (``trainer/catalogue_cache.py``), measuring retrieval on the validation split
 after each epoch and keeping the best epoch (``trainer/validation.py``); logs to
 TensorBoard in the Trainer's run directory, embeds the whole catalogue with the
-trained candidate tower, fits the score terms (history affinity, freshness,
-item-item) on the validation split and exports the self-contained serving
-model (see ``trainer/export.py``). The eval (test) split never reaches the
-Trainer.
+trained candidate tower, fits the score terms (``trainer/score_terms.py``) and
+the re-ranker (``trainer/reranker.py``) on the validation split and exports the
+self-contained serving model (see ``trainer/export.py``). The eval (test)
+split never reaches the Trainer.
 
 The validation and catalogue splits of the transformed examples (artifacts
 recorded in ML Metadata) arrive through ``eval_args.splits``; run_fn tells
@@ -27,7 +27,7 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from bertrec import features as F
-from bertrec.config import Config
+from bertrec.config import SPLIT_SUMMARY_KEY, Config
 from bertrec.data.prepare import prepared_split_fingerprint
 from trainer import distribution, export, inputs, priors, reranker, score_terms, validation
 from trainer.catalogue_cache import CatalogueCache
@@ -108,8 +108,8 @@ def fit_reranker(server: export.RecommenderServer, cache: CatalogueCache, exampl
                  holdout_rows: np.ndarray, catalogue_ids: np.ndarray, config: Config) -> dict:
     """Fits the re-ranking stage (``trainer.reranker``) on the lists ``server``
     retrieves for validation ``examples`` (transformed feature columns), training
-    on ``train_rows`` and held out on ``holdout_rows``; sets it on ``server``.
-    Returns its summary."""
+    on ``train_rows`` and held out on ``holdout_rows``; sets it on ``server``
+    when its gate keeps it. Returns its summary."""
     _, targets = validation.example_rows(examples, catalogue_ids)
     queries = cache.encode_queries(examples)
     rows, features = [], []
@@ -122,13 +122,15 @@ def fit_reranker(server: export.RecommenderServer, cache: CatalogueCache, exampl
         rows.append(retrieved.numpy())
         features.append(values.numpy())
     hits = np.concatenate(rows) == targets[:, np.newaxis]
-    lists = reranker.Lists(np.concatenate(features), np.where(hits.any(axis=1), hits.argmax(axis=1), -1))
+    lists = reranker.Lists(np.concatenate(features), np.where(hits.any(axis=1), hits.argmax(axis=1), -1),
+                           examples[F.USER_INDEX])
     model = reranker.Reranker(lists.features.shape[-1], config.model.reranker_hidden_units, name="reranker")
     t = config.train
     summary = reranker.fit(model, lists[train_rows], lists[holdout_rows], t.reranker_learning_rate,
                            t.reranker_max_epochs, seed=t.seed)
     summary["features"] = reranker.feature_names([term.name for term in server.score_terms.terms])
-    server.reranker = model
+    # Not kept: the ranking stage stays the ranking head plus the score terms.
+    server.reranker = model if summary["kept"] else None
     return summary
 
 
@@ -141,20 +143,6 @@ def plan_epochs(train_examples: int, t) -> tuple:
         steps_per_epoch = min(steps_per_epoch, t.max_steps)
         epochs = min(epochs, max(1, t.max_steps // steps_per_epoch))
     return epochs, steps_per_epoch
-
-
-#: Config sections the Trainer reads; only these are its custom_config, so that
-#: e.g. a changed work directory does not re-train.
-TRAINER_SECTIONS = ("data", "model", "train", "serve", "evaluate")
-#: custom_config key of the path of the examples' preparation summary, whose
-#: split fingerprint (``bertrec.data.prepare.split_fingerprint``) the model
-#: records in ``training.json``.
-SPLIT_SUMMARY_KEY = "_split_summary"
-
-
-def trainer_config(config: Config) -> dict:
-    """The part of the config the Trainer uses (its custom_config)."""
-    return {name: value for name, value in config.to_dict().items() if name in TRAINER_SECTIONS}
 
 
 def run_fn(fn_args: FnArgs) -> None:
@@ -196,14 +184,20 @@ def run_fn(fn_args: FnArgs) -> None:
     # are fitted on. Drawn like the held-out split (its histories hold training
     # interactions only), so both see what serving will. Never empty: data
     # preparation refuses a split that would be.
-    # (Data preparation caps the split at data.max_eval_examples.)
-    all_examples = inputs.read_features(
-        [validation_pattern], fn_args.data_accessor, tf_transform_output,
-        [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS, F.TIMESTAMP],
-    )
-    count = len(all_examples[F.TIMESTAMP])
+    count = len(inputs.read_features([validation_pattern], fn_args.data_accessor, tf_transform_output,
+                                     [F.TIMESTAMP])[F.TIMESTAMP])
     sample = score_terms.fit_sample(count, t.validation_examples, t.seed)
-    examples = {name: values[sample] for name, values in all_examples.items()}
+    # The re-ranker trains on the sample and is held out on other validation examples.
+    rows = sample
+    if config.model.reranker:
+        rerank_rows = reranker.holdout_rows(count, sample, RERANKER_MIN_HOLDOUT, t.validation_examples, t.seed)
+        rows = np.union1d(sample, rerank_rows[1])
+    # Wide columns (query tokens, whole histories) for those rows only.
+    read = inputs.read_features(
+        [validation_pattern], fn_args.data_accessor, tf_transform_output,
+        [F.ITEM_KEY, F.USER_INDEX, F.QUERY_TOKENS, F.HISTORY_ITEM_IDS, F.TIMESTAMP], rows=rows,
+    )
+    examples = {name: values[np.searchsorted(rows, sample)] for name, values in read.items()}
     histories, targets = validation.example_rows(examples, catalogue["ids"])
 
     epochs, steps_per_epoch = plan_epochs(len(log[F.ITEM_INDEX]), t)
@@ -278,9 +272,8 @@ def run_fn(fn_args: FnArgs) -> None:
                                       terms)
     if config.model.reranker:
         start = time.time()
-        train_rows, holdout_rows = reranker.holdout_rows(count, sample, RERANKER_MIN_HOLDOUT, t.seed)
-        summary["reranker"] = fit_reranker(server, cache, all_examples, train_rows, holdout_rows, catalogue["ids"],
-                                           config)
+        train_rows, holdout_rows = (np.searchsorted(rows, part) for part in rerank_rows)
+        summary["reranker"] = fit_reranker(server, cache, read, train_rows, holdout_rows, catalogue["ids"], config)
         summary["reranker"]["seconds"] = round(time.time() - start, 1)
     export.export(server, fn_args.serving_model_dir, config, summary)
     logging.info("bertrec: exported the serving model to %s", fn_args.serving_model_dir)

@@ -56,22 +56,8 @@ class TextPacker:
         return tf.cast(packer(self.tokenizer(text)), tf.int64)
 
 
-def transform_config(config: Config) -> Dict[str, Any]:
-    """The part of the config the Transform uses (its custom_config).
-
-    Only these knobs reach the Transform, so changing any other one (training
-    steps, say) leaves the Transform's inputs unchanged and TFX's cache reuses it.
-    """
-    return {
-        "model": {
-            "query_sequence_length": config.model.query_sequence_length,
-            "item_sequence_length": config.model.item_sequence_length,
-        }
-    }
-
-
 def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Dict[str, Any]) -> Dict[str, tf.Tensor]:
-    """tf.Transform preprocessing_fn (TFX calls it with ``transform_config(config)``)."""
+    """tf.Transform preprocessing_fn (TFX calls it with ``bertrec.config.transform_config(config)``)."""
     config = Config.from_dict(custom_config, source="Transform custom_config")
     x = {name: _flat(inputs[name]) for name in F.RAW_FEATURES if name in inputs}
     pack = TextPacker(pretrained.vocab_path())
