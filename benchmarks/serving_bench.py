@@ -7,7 +7,9 @@ Measured in one run, on the model the config's pipeline pushed:
    N threads (the baseline: no network, no protos);
 2. the same calls through ``bertrec serve`` over gRPC on loopback, sequential
    and from N concurrent clients (``serving.loadtest``);
-3. the ratios gRPC / in-process of mean and p99 latency.
+3. the ratios gRPC / in-process of mean and p99 latency;
+4. the ``retrieve`` signature alone over gRPC from N concurrent clients, and
+   the ratio of ``serving_default``'s p99 (retrieval + re-ranking) to it.
 Prints a table and writes the figures as JSON next to the pushed models.
 """
 from __future__ import annotations
@@ -116,6 +118,9 @@ def main() -> int:
         grpc_seq = run_load(address, histories, concurrency=1, duration=args.sequential_seconds, model_name=name)
         print(f"gRPC, {args.clients} concurrent clients ...", flush=True)
         grpc_conc = run_load(address, histories, concurrency=args.clients, duration=args.seconds, model_name=name)
+        print(f"gRPC retrieve alone, {args.clients} concurrent clients ...", flush=True)
+        grpc_retrieve = run_load(address, histories, concurrency=args.clients, duration=args.seconds, model_name=name,
+                                 signature=F.SIGNATURE_RETRIEVE)
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -125,6 +130,8 @@ def main() -> int:
         (f"in-process, {args.clients} threads", local_conc["qps"], local_conc, 0),
         ("gRPC, 1 client", grpc_seq.qps, grpc_seq.latency_ms, sum(grpc_seq.errors.values())),
         (f"gRPC, {args.clients} clients", grpc_conc.qps, grpc_conc.latency_ms, sum(grpc_conc.errors.values())),
+        (f"gRPC retrieve, {args.clients} cl.", grpc_retrieve.qps, grpc_retrieve.latency_ms,
+         sum(grpc_retrieve.errors.values())),
     ]
     print(f"\n{'':<24}{'QPS':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'errors':>8}")
     for label, qps, lat, errors in rows:
@@ -134,14 +141,17 @@ def main() -> int:
         "sequential_p99": grpc_seq.latency_ms["p99"] / local_seq["p99"],
         "concurrent_mean": grpc_conc.latency_ms["mean"] / local_conc["mean"],
         "concurrent_p99": grpc_conc.latency_ms["p99"] / local_conc["p99"],
+        "reranked_over_retrieve_p99": grpc_conc.latency_ms["p99"] / grpc_retrieve.latency_ms["p99"],
     }
     print("\ngRPC / in-process latency: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
     print(f"p99 at {args.clients} concurrent clients: {grpc_conc.latency_ms['p99']:.1f} ms (target < 250 ms); "
-          f"gRPC overhead (sequential mean): {ratios['sequential_mean']:.2f}x (target < 1.3x)")
+          f"gRPC overhead (sequential mean): {ratios['sequential_mean']:.2f}x (target < 1.3x); "
+          f"serving_default / retrieve p99: {ratios['reranked_over_retrieve_p99']:.2f}x (target <= 1.5x)")
     result = {
         "model": model_dir, "catalogue_items": len(item_ids), "clients": args.clients,
         "in_process_sequential": local_seq, "in_process_concurrent": local_conc,
         "grpc_sequential": json.loads(grpc_seq.to_json()), "grpc_concurrent": json.loads(grpc_conc.to_json()),
+        "grpc_retrieve_concurrent": json.loads(grpc_retrieve.to_json()),
         "ratios": ratios,
     }
     out = os.path.join(config.paths().work_dir, "serving_bench.json")

@@ -246,8 +246,12 @@ def evaluate(config: Config, model_dir: str, max_examples: int = 0, split: str =
                else "history ids and text")
     sees = f"user id, {history}, item text, training log, release times; score terms fitted on validation"
     info[BERT] = {"sees": sees, "chosen": None, "seconds": round(time.time() - t, 1)}
-    info[BERT_RANKED] = {"sees": sees + f"; re-orders its own top {config.serve.retrieve_k}", "chosen": None,
-                         "seconds": 0.0}
+    with open(os.path.join(model_dir, "assets.extra", "training.json")) as f:
+        reranker = json.load(f).get("reranker")
+    chosen = None if reranker is None else {"kept": reranker["kept"], **reranker.get("gate_ndcg@10", {})}
+    ranked_by = "the re-ranker" if chosen and chosen["kept"] else "the ranking head and score terms"
+    info[BERT_RANKED] = {"sees": sees + f"; re-orders its own top {config.serve.retrieve_k} with {ranked_by}",
+                         "chosen": chosen, "seconds": 0.0}
     log(f"  bert: {info[BERT]['seconds']}s")
     report = {
         "model": model_dir, "split": split, "split_fingerprint": fingerprint, "examples": len(held),
