@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import re
+import typing
 from typing import Any, Dict, List, Optional
 
 #: Environment variable naming a JSON overlay file. The tfx CLI executes the
@@ -331,6 +332,35 @@ class Paths:
     serving_model_dir: str  # Pusher's destination, watched by TF Serving
 
 
+def _field_types(section_type) -> Dict[str, Any]:
+    """A config section's field types (its annotations, resolved)."""
+    return typing.get_type_hints(section_type)
+
+
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+_PLURAL_NAMES = {bool: "booleans", int: "whole numbers", float: "numbers", str: "strings"}
+
+
+def _typed(value: Any, kind: Any, where: str) -> Any:
+    """``value`` as a field of type ``kind`` (an int where a float is expected
+    becomes a float); a ConfigError naming ``where`` if it is not one. JSON's
+    ``true`` is not a number here, nor ``"false"`` a boolean."""
+    if typing.get_origin(kind) in (list, List):
+        (item,) = typing.get_args(kind)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list of {_PLURAL_NAMES[item]}, got {value!r}")
+        return [_typed(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    valid = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }.get(kind, True)
+    if not valid:
+        raise ConfigError(f"{where} must be {_TYPE_NAMES[kind]}, got {value!r}")
+    return float(value) if kind is float else value
+
+
 #: Fields earlier versions had, and what replaces them (for the unknown-field error).
 _REPLACED = {
     "train.train_steps": "training runs whole epochs; see train.max_epochs and train.max_steps",
@@ -405,7 +435,7 @@ class Config:
                         f"{source}: unknown field {section_name}.{key}; "
                         + (f"it was replaced: {replaced}" if replaced else f"known fields: {', '.join(sorted(known))}")
                     )
-                setattr(section, key, value)
+                setattr(section, key, _typed(value, _field_types(type(section))[key], f"{source}: {section_name}.{key}"))
         config.validate(source)
         return config
 
