@@ -26,8 +26,8 @@ import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
 import grpc
 
 from bertrec import features as F
-from bertrec.config import CONFIG_ENV, Config, ConfigError
-from bertrec.data.csv_io import DataError
+from bertrec.config import CONFIG_ENV, Config
+from bertrec.errors import UserError
 
 
 def _generate(config: Config, args) -> None:
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
     try:
         config = Config.load(args.config)
         args.func(config, args)
-    except (ConfigError, DataError, ValueError, OSError) as e:
+    except (UserError, OSError) as e:
         print(f"bertrec: error: {e}", file=sys.stderr)
         return 2
     except grpc.RpcError as e:

@@ -19,12 +19,14 @@ import re
 import typing
 from typing import Any, Dict, List, Optional
 
+from bertrec.errors import UserError
+
 #: Environment variable naming a JSON overlay file. The tfx CLI executes the
 #: pipeline file without arguments, so this is how a config reaches it.
 CONFIG_ENV = "BERTREC_CONFIG"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A configuration file or value is invalid."""
 
 

@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 
 from bertrec import features as F
+from bertrec.errors import UserError
 from serving import protocol
 from serving.client import ServingClient
 
@@ -92,9 +93,9 @@ def run_load(
 ) -> LoadReport:
     """Drives ``address`` until ``duration`` seconds pass or ``total_requests`` were sent."""
     if not histories:
-        raise ValueError("no histories to send")
+        raise UserError("no histories to send")
     if duration is None and total_requests is None:
-        raise ValueError("give a duration or a request count")
+        raise UserError("give a duration or a request count")
     lock = threading.Lock()
     latencies: List[float] = []
     errors: Counter = Counter()

@@ -34,6 +34,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
+from bertrec.errors import UserError
 from serving import predict
 from serving.batching import Batcher
 from serving.model_manager import ModelManager
@@ -133,13 +134,13 @@ def model_configs(
             try:
                 text_format.Parse(f.read(), server_config)
             except text_format.ParseError as e:
-                raise ValueError(f"{config_file}: {e}") from e
+                raise UserError(f"{config_file}: {e}") from e
         configs = list(server_config.model_config_list.config)
         if not configs:
-            raise ValueError(f"{config_file}: model_config_list lists no model")
+            raise UserError(f"{config_file}: model_config_list lists no model")
         return configs
     if not model_name or not base_path:
-        raise ValueError("give a model name and base path, or a model config file")
+        raise UserError("give a model name and base path, or a model config file")
     config = model_server_config_pb2.ModelConfig(name=model_name, base_path=base_path, model_platform="tensorflow")
     config.model_version_policy.latest.num_versions = 1
     return [config]

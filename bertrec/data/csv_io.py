@@ -33,13 +33,15 @@ import math
 import os
 from typing import Dict, Iterable, List, Sequence
 
+from bertrec.errors import UserError
+
 ITEM_COLUMNS = ("item_id", "title", "description", "tags", "release_timestamp")
 REQUIRED_ITEM_COLUMNS = ("item_id", "title", "description", "tags")
 INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
 USER_COLUMNS = ("user_id",)
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """Invalid input data; the message names the file, row and field."""
 
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from bertrec import features as F
 from bertrec.config import Config
+from bertrec.errors import UserError
 from bertrec.data import csv_io, prepare
 from bertrec.evaluation import baselines as B
 from bertrec.evaluation.metrics import (DEFAULT_KS, UNRANKED, metric_names, paired_bootstrap, per_example,
@@ -55,7 +56,7 @@ REPORT_SPLITS = {"test": F.EVAL_SPLIT, "validation": F.VALIDATION_SPLIT}
 CHUNK = 1024
 
 
-class SplitMismatch(ValueError):
+class SplitMismatch(UserError):
     """The model was trained on another data split than the one evaluated."""
 
 
@@ -191,7 +192,7 @@ def bert_ranks(data: EvalData, held: HeldOut, model_dir: str, batch_size: int = 
     position = {item: row for row, item in enumerate(model_ids)}
     missing = [i for i in data.item_ids if i not in position]
     if missing:
-        raise ValueError(f"{model_dir}: {len(missing)} items of the data are not in the model's catalogue "
+        raise UserError(f"{model_dir}: {len(missing)} items of the data are not in the model's catalogue "
                          f"(e.g. {missing[:3]}); evaluate the model trained on this data")
     to_model = np.array([position[i] for i in data.item_ids])
     to_data = np.empty_like(to_model)
@@ -224,7 +225,7 @@ def evaluate(config: Config, model_dir: str, max_examples: int = 0, split: str =
     from bertrec.evaluation.models import comparison_models
 
     if split not in REPORT_SPLITS:
-        raise ValueError(f"unknown split {split!r}: expected one of {', '.join(REPORT_SPLITS)}")
+        raise UserError(f"unknown split {split!r}: expected one of {', '.join(REPORT_SPLITS)}")
     fingerprint = check_split(config, model_dir)
     start = time.time()
     data = EvalData(config, max_examples)
