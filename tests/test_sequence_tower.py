@@ -78,6 +78,24 @@ def test_training_and_serving_read_a_history_the_same_way():
     np.testing.assert_array_equal(served[2].numpy(), mask)
 
 
+def test_a_raw_log_with_repeats_reads_as_data_preparation_builds_a_history():
+    """A client may send its raw log (repeats, ids the catalogue lacks): the graph
+    keeps each item once, where it was most recent, as data preparation does
+    for the training examples (bertrec.data.prepare.build_examples)."""
+    rng = np.random.RandomState(5)
+    catalogue = _catalogue(rng)
+    table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(catalogue["ids"]), tf.range(NUM_ITEMS, dtype=tf.int64)), default_value=-1)
+    logs = [[f"i{i}" for i in rng.randint(NUM_ITEMS + 3, size=rng.randint(0, 15))] for _ in range(30)]
+    rows = history.history_rows(table, tf.constant([" ".join(log) for log in logs])).to_list()
+    for log, got in zip(logs, rows):
+        expected = []
+        for item in log:  # most recent first, as prepare walks the user's earlier events
+            if int(item[1:]) < NUM_ITEMS and int(item[1:]) not in expected:
+                expected.append(int(item[1:]))
+        assert got == expected, (log, got)
+
+
 def test_sequence_tower_starts_at_the_history_centroid_then_reads_order_and_ignores_padding():
     tower = HistorySequenceEncoder(dim=16, max_items=5, num_layers=1, num_heads=2, intermediate_dim=32, dropout=0.0)
     items = tf.math.l2_normalize(tf.random.stateless_normal([1, 3, 16], seed=[1, 2]), axis=-1)

@@ -10,7 +10,9 @@ Signatures (batch dimension first; clients send what they have):
     -> ``item_ids: string[B, top_k]``, ``titles: string[B, top_k]``,
     ``scores: float[B, top_k]``.
     ``history_item_ids`` are the user's item ids, most recent first,
-    space-separated (send the whole history: the history affinity and the
+    space-separated (send the whole history, the raw log if need be: an item
+    repeated counts once, where most recent, as data preparation builds the
+    training examples' histories; the history affinity and the
     item-item term read up to ``data.max_history_items``). The query tower
     reads the text embeddings of the ``model.sequence_items`` most recent
     items (``model.query_tower = "sequence"``) or the history text the model

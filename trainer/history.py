@@ -14,10 +14,19 @@ from bertrec import features as F
 
 def history_rows(item_row: tf.lookup.StaticHashTable, history_item_ids: tf.Tensor) -> tf.RaggedTensor:
     """Catalogue rows [B, None] of ``history_item_ids`` [B] (most recent first);
-    ids not in the catalogue (``item_row`` maps them to -1) are skipped."""
+    ids not in the catalogue (``item_row`` maps them to -1) are skipped, and an
+    item repeated in a history counts once, where it was most recent. Data
+    preparation builds the training examples' histories by the same rule
+    (``bertrec.data.prepare``), so a client may send its raw log."""
     ids = tf.strings.split(history_item_ids, sep=F.HISTORY_ID_SEPARATOR)
     rows = tf.ragged.map_flat_values(item_row.lookup, ids)
-    return tf.ragged.boolean_mask(rows, rows >= 0)
+    rows = tf.ragged.boolean_mask(rows, rows >= 0)
+    # Keep each (example, row) pair's first, most recent, occurrence.
+    keys = rows.value_rowids() * tf.cast(item_row.size(), tf.int64) + rows.flat_values
+    distinct, index = tf.unique(keys)
+    positions = tf.range(tf.size(keys, out_type=tf.int64))
+    first = tf.math.unsorted_segment_min(positions, index, tf.size(distinct))
+    return tf.ragged.boolean_mask(rows, rows.with_flat_values(tf.equal(tf.gather(first, index), positions)))
 
 
 def sequence_inputs(rows: tf.RaggedTensor, item_embeddings, item_vocab_index, max_items: int):
