@@ -65,8 +65,8 @@ def test_the_trainers_fingerprint_covers_what_it_imports_outside_trainer():
         assert needed in files
     assert "bertrec/cli.py" not in files and "serving/server.py" not in files
     assert sources.dependencies([pipeline.TRANSFORM_MODULE]) == [
-        "bertrec/__init__.py", "bertrec/config.py", "bertrec/features.py", "bertrec/pretrained.py",
-        "transforms/__init__.py", "transforms/preprocessing.py"]
+        "bertrec/__init__.py", "bertrec/config.py", "bertrec/errors.py", "bertrec/features.py",
+        "bertrec/pretrained.py", "transforms/__init__.py", "transforms/preprocessing.py"]
 
 
 def test_compiling_the_pipeline_does_not_load_the_training_libraries():
