@@ -344,3 +344,5 @@ def test_exported_model_uses_only_ops_stock_tf_serving_links(pushed):
     audit = json.loads(out.stdout.strip().splitlines()[-1])
     assert audit["unknown_ops"] == []
     assert not any("scann" in op.lower() for op in audit["tensorflow_text_ops"])
+    # Every TF Serving release from the deployed image on can load it (no trimmer ops).
+    assert audit["target"] == "2.16.1" and audit["missing_in_tf_serving"] == {}

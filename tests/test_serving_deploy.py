@@ -8,6 +8,7 @@ from tensorflow_serving.config import file_system_storage_path_source_pb2, model
 
 from conftest import PROJECT_DIR
 from serving.model_manager import aspired_versions
+from serving import ops_audit
 from serving.server import model_configs
 from serving.tfs_config_protos import BatchingParameters, MonitoringConfig
 
@@ -45,7 +46,8 @@ def test_batching_and_monitoring_files_parse_with_tf_serving_messages():
 
 def test_compose_runs_the_official_image_on_the_pushed_directory_with_these_files():
     service = _compose_service()
-    assert service["image"].startswith("tensorflow/serving:")
+    # The image is the release the op audit checks a model against by default.
+    assert service["image"] == f"tensorflow/serving:{ops_audit.DEPLOYED_TF_SERVING}"
     flags = dict(arg.lstrip("-").split("=", 1) for arg in service["command"])
     mounts = {volume.rsplit(":", 2)[1]: volume for volume in service["volumes"]}
     model = _parse("models.config", model_server_config_pb2.ModelServerConfig()).model_config_list.config[0]
