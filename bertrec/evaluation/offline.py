@@ -1,10 +1,12 @@
 """``bertrec evaluate``: the BERT model against the baselines a practitioner tries first.
 
 Every model ranks the *whole* catalogue for each held-out example, with the
-same context and the same exclusions: the example's history, which data
-preparation builds from the user's training-side interactions only (a test
-example sees training and validation interactions, a validation example
-training ones; never another held-out pair). Every model learns from the same
+same context and the same exclusions. The context is the example's history,
+which data preparation builds from the user's training-side interactions only
+(a test example sees training and validation interactions, a validation example
+training ones; never another held-out pair). The exclusions are that history
+and the items the user took earlier in the evaluated period: a client sending
+its whole log would have the served model exclude those too. Every model learns from the same
 training split; every choice (hyper-parameters, fitted score terms, the
 epochs of the id two-tower) is made on the validation split; the report is
 on the test split (``--split test``, the default) or on validation.
@@ -29,6 +31,7 @@ model's difference to EASE and to the best other baseline.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -62,18 +65,22 @@ class SplitMismatch(UserError):
 
 @dataclasses.dataclass
 class HeldOut:
-    """One held-out split: its examples, as requests, and their target rows."""
+    """One held-out split: its examples, as requests, their target rows and, per example, the
+    rows excluded from its ranking (its context and the items its user took earlier in the
+    split's period, less the target itself: re-consumption stays rankable)."""
 
     examples: List[dict]
     requests: B.Requests
     targets: np.ndarray
+    excluded: List[np.ndarray]
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def subset(self, rows: np.ndarray) -> "HeldOut":
         """The examples at ``rows``."""
-        return HeldOut([self.examples[i] for i in rows], self.requests[rows], self.targets[rows])
+        return HeldOut([self.examples[i] for i in rows], self.requests[rows], self.targets[rows],
+                       [self.excluded[i] for i in rows])
 
     def validation(self) -> B.Validation:
         """These examples as a set to tune on."""
@@ -115,15 +122,25 @@ class EvalData:
         self.context_logs = {"validation": self.log, "test": training_log(train + validation)}
         self.counts = np.bincount(self.log.items, minlength=len(items))
 
-        def held_out(rows):
+        def held_out(rows, split):
             requests = B.Requests(
                 users=np.array([user_row[e[F.USER_ID]] for e in rows], dtype=np.int64),
                 contexts=[np.array([item_row[h] for h in e[F.HISTORY_ITEM_IDS].split()], dtype=np.int64) for e in rows],
                 times=np.array([e[F.TIMESTAMP] for e in rows], dtype=np.int64),
             )
-            return HeldOut(rows, requests, np.array([item_row[e[F.ITEM_ID]] for e in rows], dtype=np.int64))
+            targets = np.array([item_row[e[F.ITEM_ID]] for e in rows], dtype=np.int64)
+            # All of the split's interactions, not only the examples kept (max_eval_examples samples them).
+            period = collections.defaultdict(list)
+            for r in interactions:
+                if split_of[r["_row"]] == split:
+                    period[user_row[r["user_id"]]].append((r["timestamp"], item_row[r["item_id"]]))
+            excluded = []
+            for user, time_, context, target in zip(requests.users, requests.times, requests.contexts, targets):
+                earlier = [item for t, item in period[user] if t < time_ and item != target]
+                excluded.append(np.union1d(context, np.array(earlier, dtype=np.int64)))
+            return HeldOut(rows, requests, targets, excluded)
 
-        self.held_out = {name: held_out(splits[split]) for name, split in REPORT_SPLITS.items()}
+        self.held_out = {name: held_out(splits[split], split) for name, split in REPORT_SPLITS.items()}
 
     def item_texts(self) -> List[str]:
         """What a text model reads of each item: title, tags, description."""
@@ -148,11 +165,11 @@ class EvalData:
 
 
 def ranks_of(score: Callable[[HeldOut], np.ndarray], held: HeldOut) -> np.ndarray:
-    """Target ranks under ``score`` ([chunk, N] for a chunk of examples), history excluded."""
+    """Target ranks under ``score`` ([chunk, N] for a chunk of examples), ``held.excluded`` excluded."""
     parts = []
     for start in range(0, len(held), CHUNK):
         chunk = held.subset(np.arange(start, min(len(held), start + CHUNK)))
-        parts.append(target_ranks(score(chunk), chunk.targets, chunk.requests.contexts))
+        parts.append(target_ranks(score(chunk), chunk.targets, chunk.excluded))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
@@ -202,15 +219,15 @@ def bert_ranks(data: EvalData, held: HeldOut, model_dir: str, batch_size: int = 
     retrieval, ranked = [], []
     for start in range(0, len(held), batch_size):
         s = slice(start, start + batch_size)
-        contexts, targets = held.requests.contexts[s], held.targets[s]
+        rows, targets = held.excluded[s], held.targets[s]
         excluded = np.zeros((len(targets), len(model_ids)), dtype=bool)
-        for row, items in enumerate(contexts):
+        for row, items in enumerate(rows):
             excluded[row, to_model[items]] = True
         # Each example is a request made at its own time (freshness ages items by it).
         out = model.score_catalogue(tf.constant(user_ids[s]), tf.constant(histories[s]), tf.constant(excluded),
                                     tf.constant(held.requests.times[s]))
         scores, top, logits = out["scores"].numpy()[:, to_model], to_data[out["rows"].numpy()], out["logits"].numpy()
-        retrieval.append(target_ranks(scores, targets, contexts))
+        retrieval.append(target_ranks(scores, targets, rows))
         reordered = np.take_along_axis(top, np.argsort(-logits, axis=1, kind="stable"), axis=1)
         # Targets the retrieval stage missed are out of the re-ranked list: a miss at every cut-off.
         hits = reordered == targets[:, None]
@@ -259,7 +276,7 @@ def evaluate(config: Config, model_dir: str, max_examples: int = 0, split: str =
         "validation_examples": len(validation), "items": len(data.item_ids),
         "training_interactions": int(len(data.log.items)),
         "context": "every model: the example's history (the user's training-side interactions before it), "
-                   "also excluded from the ranking",
+                   "excluded from the ranking with the items the user took earlier in the evaluated period",
         "models": info, "slices": {},
     }
     baseline_names = [name for name in ranks if name not in (BERT, BERT_RANKED)]
