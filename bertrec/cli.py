@@ -86,9 +86,7 @@ def _recommend(config: Config, args) -> None:
     from serving.client import Recommendation
 
     if args.server:
-        from serving.client import ServingClient
-
-        with ServingClient(args.server, args.model_name or config.served_model_name(), config.server.timeout_seconds) as client:
+        with _client(config, args) as client:
             source = args.server
             items = client.recommend([args.history], [args.user], version=args.version)[0]
     else:
@@ -125,6 +123,7 @@ def _evaluate(config: Config, args) -> None:
 def _serve(config: Config, args) -> None:
     import logging
 
+    from serving.metrics import ServerMetrics
     from serving.server import ModelServer, model_configs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -134,25 +133,44 @@ def _serve(config: Config, args) -> None:
         args.model_config_file,
     )
     s = config.server
+    metrics = ServerMetrics()
     batcher = None
     if s.batch_max_size > 0:
         from serving.batching import Batcher
 
-        batcher = Batcher(s.batch_max_size, s.batch_timeout_micros / 1e6, s.batch_threads)
+        batcher = Batcher(s.batch_max_size, s.batch_timeout_micros / 1e6, s.batch_threads, metrics)
     server = ModelServer(
         configs,
         port=s.port if args.port is None else args.port,
         threads=s.threads,
         poll_seconds=s.poll_seconds,
         batcher=batcher,
+        metrics=metrics,
+        metrics_port=s.metrics_port if args.metrics_port is None else args.metrics_port,
+        ssl_config_file=s.ssl_config_file if args.ssl_config_file is None else args.ssl_config_file,
     )
     server.serve_until_signalled()
+
+
+def _credentials(config: Config, args):
+    """The client's TLS credentials (None: plain text), flags over config."""
+    from serving.tls import channel_credentials
+
+    def pick(flag, configured):  # a flag on the command line wins, even an empty one
+        return configured if flag is None else flag
+
+    s = config.server
+    return channel_credentials(
+        pick(args.ca_cert, s.ca_cert), pick(args.client_cert, s.client_cert), pick(args.client_key, s.client_key)
+    )
 
 
 def _client(config: Config, args):
     from serving.client import ServingClient
 
-    return ServingClient(args.server, args.model_name or config.served_model_name(), config.server.timeout_seconds)
+    return ServingClient(
+        args.server, args.model_name or config.served_model_name(), config.server.timeout_seconds, _credentials(config, args)
+    )
 
 
 def _status(config: Config, args) -> None:
@@ -192,6 +210,7 @@ def _loadtest(config: Config, args) -> None:
         batch_size=args.batch_size,
         timeout=config.server.timeout_seconds,
         version=args.version,
+        credentials=_credentials(config, args),
     )
     print(report.table())
     if args.json:
@@ -213,6 +232,11 @@ def _server_args(parser, required: bool) -> None:
     parser.add_argument("--server", required=required, help="model server address HOST:PORT (TF Serving or bertrec serve)")
     parser.add_argument("--model-name", help="model name on the server (default: server.model_name, else pipeline.name)")
     parser.add_argument("--version", type=int, help="a specific model version (default: the newest served)")
+    parser.add_argument("--ca-cert", help="PEM file of the CA that signed the server's certificate: "
+                        "connect over TLS (default: server.ca_cert; plain text when no TLS option is set)")
+    parser.add_argument("--client-cert", help="PEM client certificate, for a server that verifies clients "
+                        "(with --client-key; default: server.client_cert)")
+    parser.add_argument("--client-key", help="PEM key of --client-cert (default: server.client_key)")
 
 
 def main(argv=None) -> int:
@@ -258,6 +282,12 @@ def main(argv=None) -> int:
     srv.add_argument("--model-name", help="model name clients use (default: server.model_name, else pipeline.name)")
     srv.add_argument("--model-base-path", help="folder of numeric versions (default: where Pusher pushes)")
     srv.add_argument("--model-config-file", help="TF Serving ModelServerConfig text proto (overrides name and path)")
+    srv.add_argument("--metrics-port", type=int,
+                     help="HTTP port of the Prometheus metrics page at /monitoring/prometheus/metrics "
+                          "(default: server.metrics_port; 0 = none)")
+    srv.add_argument("--ssl-config-file",
+                     help="TF Serving SSLConfig text proto (PEM server_key, server_cert, custom_ca; client_verify): "
+                          "serve TLS (default: server.ssl_config_file; plain text when empty)")
     srv.set_defaults(func=_serve)
     for name, func, text in (
         ("status", _status, "a model server's versions and their states (JSON)"),

@@ -275,6 +275,21 @@ class ServerConfig:
     batch_threads: int = 2
     #: Client-side deadline of one call, in seconds.
     timeout_seconds: float = 30.0
+    #: HTTP port of the Prometheus metrics page, at TF Serving's path
+    #: /monitoring/prometheus/metrics (serving/metrics.py lists the metrics);
+    #: 0 = no page, as TF Serving's --rest_api_port=0.
+    metrics_port: int = 0
+    #: TF Serving's --ssl_config_file: an SSLConfig text proto holding the PEM
+    #: server_key, server_cert, custom_ca and client_verify (require client
+    #: certificates signed by custom_ca). Empty = plain text.
+    ssl_config_file: str = ""
+    #: Client side (recommend, status, metadata, loadtest): a PEM file of the CA
+    #: that signed the server's certificate. Setting it, or a client certificate,
+    #: makes the client use TLS (with the system's trusted CAs when empty).
+    ca_cert: str = ""
+    #: The client's own PEM certificate and key, for a server with client_verify.
+    client_cert: str = ""
+    client_key: str = ""
 
 
 @dataclasses.dataclass
@@ -507,6 +522,7 @@ class Config:
             (self.server.batch_timeout_micros >= 0, "server.batch_timeout_micros must be >= 0"),
             (self.server.batch_threads >= 1, "server.batch_threads must be >= 1"),
             (self.server.timeout_seconds > 0, "server.timeout_seconds must be > 0"),
+            (0 <= self.server.metrics_port <= 65535, "server.metrics_port must be in 0..65535 (0 = no metrics page)"),
             (
                 self.generator.num_items >= 20 and self.generator.num_users >= 2,
                 "generator needs >= 20 items and >= 2 users",

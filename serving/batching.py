@@ -11,17 +11,24 @@ per row falls with the batch (fewer op dispatches, larger matrix products, one
 pass over the catalogue embeddings for the whole batch).
 
 A merged batch that fails is re-run request by request, so one bad request
-gets its own error and never fails its neighbours.
+gets its own error and never fails its neighbours; each such fallback is logged
+and counted (``bertrec_serving_batch_fallback_total``), since it costs a model
+call per request.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from typing import Callable, Dict, Hashable, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Hashable, List, Optional
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from serving.metrics import ServerMetrics
+
 Arrays = Dict[str, np.ndarray]
+log = logging.getLogger("bertrec.serving")
 
 
 class _Task:
@@ -49,7 +56,14 @@ class _Task:
 class Batcher:
     """Runs ``fn(inputs)`` calls, merging concurrent compatible ones."""
 
-    def __init__(self, max_batch_size: int = 16, timeout_seconds: float = 0.002, num_threads: int = 2):
+    def __init__(
+        self,
+        max_batch_size: int = 16,
+        timeout_seconds: float = 0.002,
+        num_threads: int = 2,
+        metrics: Optional["ServerMetrics"] = None,
+    ):
+        self._metrics = metrics  # batch sizes, model calls and fallbacks are reported here
         self._max_rows = max_batch_size
         self._timeout = timeout_seconds
         self._cond = threading.Condition()
@@ -64,6 +78,8 @@ class Batcher:
         """``fn(inputs)``, possibly as part of a larger batch; raises what ``fn`` raises,
         or TimeoutError when ``deadline`` (time.monotonic()) passes before it runs."""
         task = _Task(key, fn, inputs, deadline)
+        if self._metrics is not None and task.rows is not None:
+            self._metrics.request_batched(task.rows)
         with self._cond:
             if self._stopped:
                 raise RuntimeError("the batcher is stopped")
@@ -140,13 +156,20 @@ class Batcher:
         if len(batch) == 1:
             self._run_alone(batch[0])
             return
+        total = sum(t.rows for t in batch)
         try:
             merged = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
+            self._count_run(total)
             outputs = batch[0].fn(merged)
-            total = sum(t.rows for t in batch)
             if any(value.shape[:1] != (total,) for value in outputs.values()):
                 raise ValueError("an output is not batched along the first dimension")
-        except Exception:  # attribute the failure: each request on its own
+        except Exception as e:  # attribute the failure: each request on its own
+            log.warning(
+                "a merged batch of %d requests (%d rows) failed, re-running them one by one: %s: %s",
+                len(batch), total, type(e).__name__, str(e).split("\n")[0][:300],
+            )
+            if self._metrics is not None:
+                self._metrics.batch_fell_back()
             for task in batch:
                 self._run_alone(task)
             return
@@ -163,8 +186,12 @@ class Batcher:
             task.error = TimeoutError("the deadline passed while the request waited for the model")
             task.done.set()
 
-    @staticmethod
-    def _run_alone(task: _Task) -> None:
+    def _count_run(self, rows: Optional[int]) -> None:
+        if self._metrics is not None:
+            self._metrics.batch_run(rows)
+
+    def _run_alone(self, task: _Task) -> None:
+        self._count_run(task.rows)
         try:
             task.outputs = task.fn(task.inputs)
         except BaseException as e:  # handed to the caller's thread

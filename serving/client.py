@@ -1,7 +1,8 @@
 """Client for a bertrec model behind TensorFlow Serving's gRPC API.
 
 Built on the ``tensorflow-serving-api`` stubs only, so it works unchanged
-against the real ``tensorflow_model_server`` and against ``bertrec serve``.
+against the real ``tensorflow_model_server`` and against ``bertrec serve``,
+in plain text or over TLS (credentials from serving.tls.channel_credentials).
 """
 from __future__ import annotations
 
@@ -38,7 +39,14 @@ class Recommendation:
 class ServingClient:
     """Calls one model on a TF Serving (or bertrec serve) address such as ``localhost:8500``."""
 
-    def __init__(self, address: str, model_name: str = "bertrec", timeout: float = 30.0):
+    def __init__(
+        self,
+        address: str,
+        model_name: str = "bertrec",
+        timeout: float = 30.0,
+        credentials: Optional[grpc.ChannelCredentials] = None,
+    ):
+        """``credentials`` (serving.tls.channel_credentials) make the channel TLS; None: plain text."""
         self.address = address
         self.model_name = model_name
         self.timeout = timeout
@@ -46,7 +54,10 @@ class ServingClient:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ]
-        self._channel = grpc.insecure_channel(address, options=options)
+        if credentials is None:
+            self._channel = grpc.insecure_channel(address, options=options)
+        else:
+            self._channel = grpc.secure_channel(address, credentials, options=options)
         self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 

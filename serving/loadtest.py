@@ -90,8 +90,10 @@ def run_load(
     batch_size: int = 1,
     timeout: float = 30.0,
     version: Optional[int] = None,
+    credentials: Optional[grpc.ChannelCredentials] = None,
 ) -> LoadReport:
-    """Drives ``address`` until ``duration`` seconds pass or ``total_requests`` were sent."""
+    """Drives ``address`` until ``duration`` seconds pass or ``total_requests`` were sent
+    (over TLS with ``credentials``, see serving.tls.channel_credentials)."""
     if not histories:
         raise UserError("no histories to send")
     if duration is None and total_requests is None:
@@ -112,7 +114,7 @@ def run_load(
             return issued[0]
 
     def client_loop() -> None:
-        with ServingClient(address, model_name, timeout) as client:
+        with ServingClient(address, model_name, timeout, credentials) as client:
             while (index := next_index()) is not None:
                 batch = [histories[(index * batch_size + j) % len(histories)] for j in range(batch_size)]
                 inputs = protocol.context_inputs([f"load-{index}-{j}" for j in range(batch_size)], batch)

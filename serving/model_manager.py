@@ -229,6 +229,11 @@ class ModelManager:
                 )
             return versions[version]
 
+    def statuses(self) -> Dict[str, Dict[int, VersionStatus]]:
+        """Every configured model's version -> status (what the metrics export)."""
+        with self._lock:
+            return {name: dict(versions) for name, versions in self._status.items()}
+
     def status(self, name: str, version: Optional[int] = None) -> Dict[int, VersionStatus]:
         """Version -> status of a model (one version if asked), or NOT_FOUND."""
         with self._lock:

@@ -14,6 +14,10 @@ model call, as TF Serving's ``--enable_batching`` does (serving/batching.py).
 Requests whose client deadline has passed when a worker picks them up, or while
 they wait for a batch, are answered DEADLINE_EXCEEDED without running the model; at most
 ``max_queued`` requests wait for a worker, beyond that RESOURCE_EXHAUSTED.
+
+Prometheus metrics under TF Serving's names (serving/metrics.py) are served over
+HTTP when a metrics port is given; TF Serving's ``--ssl_config_file`` turns on
+TLS (serving/tls.py).
 """
 from __future__ import annotations
 
@@ -37,25 +41,34 @@ from tensorflow_serving.config import model_server_config_pb2
 from bertrec.errors import UserError
 from serving import predict
 from serving.batching import Batcher
+from serving.metrics import METRICS_PATH, MetricsHTTPServer, ServerMetrics
 from serving.model_manager import ModelManager
+from serving.tls import server_credentials
 
 log = logging.getLogger("bertrec.serving")
 
 
 def _abort_on_error(method):
-    """Turns ServingError into the call's status, and anything unexpected into INTERNAL."""
+    """Turns ServingError into the call's status, and anything unexpected into INTERNAL;
+    reports every call's final status and duration to the service's metrics."""
 
     def wrapper(self, request, context):
-        remaining = context.time_remaining()
-        if remaining is not None and remaining <= 0:
-            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded before the request was run")
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
         try:
-            return method(self, request, context)
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= 0:
+                code, message = grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded before the request was run"
+            else:
+                return method(self, request, context)
         except predict.ServingError as e:
-            context.abort(e.code, e.message)
+            code, message = e.code, e.message
         except Exception as e:  # never let one request take the server down
             log.exception("%s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+            code, message = grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"
+        finally:  # also on success (the return above)
+            self._metrics.request_done(method.__name__, request.model_spec.name, code, time.perf_counter() - start)
+        context.abort(code, message)
 
     wrapper.__name__ = method.__name__
     wrapper.__doc__ = method.__doc__
@@ -69,8 +82,9 @@ def _version(model_spec) -> Optional[int]:
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict and GetModelMetadata."""
 
-    def __init__(self, manager: ModelManager, batcher: Optional[Batcher] = None):
+    def __init__(self, manager: ModelManager, metrics: ServerMetrics, batcher: Optional[Batcher] = None):
         self._manager = manager
+        self._metrics = metrics
         self._batcher = batcher
 
     @_abort_on_error
@@ -108,8 +122,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus."""
 
-    def __init__(self, manager: ModelManager):
+    def __init__(self, manager: ModelManager, metrics: ServerMetrics):
         self._manager = manager
+        self._metrics = metrics
 
     @_abort_on_error
     def GetModelStatus(self, request, context):
@@ -147,7 +162,14 @@ def model_configs(
 
 
 class ModelServer:
-    """The gRPC server and the model manager, started and stopped together."""
+    """The gRPC server, the model manager and the metrics page, started and stopped together.
+
+    ``metrics`` (a new one when not given) is where the batcher reports too;
+    ``metrics_port`` 0 serves no metrics page; ``ssl_config_file`` (TF
+    Serving's SSLConfig text proto) serves TLS instead of plain text. Both ports
+    are bound here, so a port in use or a bad certificate is reported before the
+    models load.
+    """
 
     def __init__(
         self,
@@ -157,30 +179,56 @@ class ModelServer:
         poll_seconds: float = 2.0,
         max_queued: int = 256,
         batcher: Optional[Batcher] = None,
+        metrics: Optional[ServerMetrics] = None,
+        metrics_port: int = 0,
+        ssl_config_file: str = "",
     ):
         self.manager = ModelManager(configs, poll_seconds)
+        self.metrics = metrics or ServerMetrics()
+        self.metrics.watch_models(self.manager)
         self._batcher = batcher
+        credentials = server_credentials(ssl_config_file) if ssl_config_file else None
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict"),
             maximum_concurrent_rpcs=threads + max_queued,
+            # gRPC sets SO_REUSEPORT by default: a second server on a busy port would
+            # bind without error and silently take half of its connections.
+            options=[("grpc.so_reuseport", 0)],
         )
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(self.manager, batcher), self._server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager), self._server)
-        self.port = self._server.add_insecure_port(f"[::]:{port}")
-        if self.port == 0:
-            raise OSError(f"cannot listen on port {port}")
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(self.manager, self.metrics, batcher), self._server
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager, self.metrics), self._server)
+        address = f"[::]:{port}"
+        try:
+            # The certificates were checked above, so a failure here is the port.
+            self.port = self._server.add_secure_port(address, credentials) if credentials else self._server.add_insecure_port(address)
+        except RuntimeError as e:
+            raise UserError(f"cannot listen on port {port}: it is in use or not allowed") from e
+        self.tls = credentials is not None
+        self._metrics_http = MetricsHTTPServer(self.metrics.registry, metrics_port) if metrics_port else None
+
+    @property
+    def metrics_port(self) -> Optional[int]:
+        """The port of the metrics page, or None when there is none."""
+        return self._metrics_http.port if self._metrics_http else None
 
     def start(self) -> None:
-        """Loads the models on disk, then opens the port."""
+        """Loads the models on disk, then opens the ports."""
         self.manager.start()
         self._server.start()
-        log.info("serving on port %d", self.port)
+        log.info("serving on port %d (%s)", self.port, "TLS" if self.tls else "plain text")
+        if self._metrics_http is not None:
+            self._metrics_http.start()
+            log.info("metrics on http://0.0.0.0:%d%s", self._metrics_http.port, METRICS_PATH)
 
     def stop(self, grace_seconds: float = 5.0) -> None:
         """Refuses new calls, lets running ones finish (up to the grace period), unloads."""
         self._server.stop(grace_seconds).wait()
         if self._batcher is not None:
             self._batcher.stop()
+        if self._metrics_http is not None:
+            self._metrics_http.stop()
         self.manager.stop()
         log.info("stopped")
 

@@ -1,12 +1,13 @@
-"""Two TensorFlow Serving config messages that ``tensorflow-serving-api`` does not ship.
+"""Three TensorFlow Serving config messages that ``tensorflow-serving-api`` does not ship.
 
 The pip package has ``ModelServerConfig`` but not ``MonitoringConfig``
-(tensorflow_serving/config/monitoring_config.proto) nor ``BatchingParameters``
-(tensorflow_serving/servables/tensorflow/session_bundle_config.proto), the
-messages behind ``--monitoring_config_file`` and ``--batching_parameters_file``.
+(tensorflow_serving/config/monitoring_config.proto), ``BatchingParameters``
+(tensorflow_serving/servables/tensorflow/session_bundle_config.proto) nor
+``SSLConfig`` (tensorflow_serving/config/ssl_config.proto), the messages behind
+``--monitoring_config_file``, ``--batching_parameters_file`` and ``--ssl_config_file``.
 They are declared here with TF Serving's package, field names and numbers
-(the fields of TF Serving 2.16 that bertrec's files use), so the deployment
-files are parsed by the same schema the server parses them with.
+(the fields of TF Serving 2.16 that bertrec's files use; SSLConfig whole), so
+the deployment files are parsed by the same schema the server parses them with.
 """
 from __future__ import annotations
 
@@ -50,6 +51,13 @@ def _file() -> descriptor_pb2.FileDescriptorProto:
         ("allowed_batch_sizes", 6, _F.TYPE_INT64, None, repeated),
         ("pad_variable_length_inputs", 7, _F.TYPE_BOOL, None, optional),
     ])
+    # The PEM text itself, not file names: TF Serving hands these strings to gRPC as they are.
+    message("SSLConfig", [
+        ("server_key", 1, _F.TYPE_STRING, None, optional),
+        ("server_cert", 2, _F.TYPE_STRING, None, optional),
+        ("custom_ca", 3, _F.TYPE_STRING, None, optional),
+        ("client_verify", 4, _F.TYPE_BOOL, None, optional),
+    ])
     return proto
 
 
@@ -62,8 +70,8 @@ def _classes():
     factory = message_factory.MessageFactory(pool)
     return [
         factory.GetPrototype(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
-        for name in ("MonitoringConfig", "BatchingParameters")
+        for name in ("MonitoringConfig", "BatchingParameters", "SSLConfig")
     ]
 
 
-MonitoringConfig, BatchingParameters = _classes()
+MonitoringConfig, BatchingParameters, SSLConfig = _classes()

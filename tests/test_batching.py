@@ -105,3 +105,45 @@ def test_a_request_whose_deadline_passes_in_the_queue_is_not_run():
     finally:
         batcher.stop()
     assert fn.calls == [1], "the expired request must not reach the model"
+
+
+def test_a_merged_batch_that_fails_is_counted_and_logged_as_a_fallback(caplog):
+    from serving.metrics import ServerMetrics
+
+    metrics = ServerMetrics()
+    batcher, fn = Batcher(max_batch_size=16, timeout_seconds=0.02, num_threads=1, metrics=metrics), Doubler(delay=0.1)
+    try:
+        with caplog.at_level("WARNING", logger="bertrec.serving"):
+            # The only batch slot is busy for 0.1 s: the next requests queue and are merged.
+            busy = threading.Thread(target=batcher.run, args=("k", fn, {"x": np.ones((1, 2))}))
+            busy.start()
+            time.sleep(0.02)
+            queued = [{"x": np.array([[i, i]])} for i in range(4)] + [{"x": np.array([[-1, 5]])}]
+            results = _concurrently(batcher, fn, queued)
+            busy.join()
+    finally:
+        batcher.stop()
+    assert fn.calls == [1, 5, 1, 1, 1, 1, 1], fn.calls  # the merged batch, then each request alone
+    assert isinstance(results[-1], ValueError) and all(isinstance(r, dict) for r in results[:-1])
+    value = metrics.registry.get_sample_value
+    assert value("bertrec_serving_batch_fallback_total") == 1
+    (warning,) = [r.getMessage() for r in caplog.records if "re-running them one by one" in r.getMessage()]
+    assert "batch of 5 requests (5 rows) failed" in warning and "ValueError: negative input [-1]" in warning
+    # Every model call is counted with its rows: the first, the merged one and the re-runs.
+    assert value(":tensorflow:serving:batching_session:wrapped_run_count_total") == 7
+    assert value(":tensorflow:serving:batching_session:processed_batch_size_sum") == 11
+    assert value(":tensorflow:serving:batching_session:processed_batch_size_bucket", {"le": "4.0"}) == 6
+    assert value(":tensorflow:serving:batching_session:input_batch_size_count") == 6
+
+
+def test_no_fallback_is_counted_when_every_merged_batch_succeeds():
+    from serving.metrics import ServerMetrics
+
+    metrics = ServerMetrics()
+    batcher, fn = Batcher(max_batch_size=16, timeout_seconds=0.02, num_threads=1, metrics=metrics), Doubler()
+    try:
+        _concurrently(batcher, fn, [{"x": np.full((1, 3), i)} for i in range(8)])
+    finally:
+        batcher.stop()
+    assert max(fn.calls) > 1, "the test needs a merged batch"
+    assert metrics.registry.get_sample_value("bertrec_serving_batch_fallback_total") == 0
