@@ -16,12 +16,13 @@ export TF_USE_LEGACY_KERAS := 1
 PYTHON310 = $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
   "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: help setup run test test-fast serve bench bench-train bench-quality clean
+.PHONY: help setup run test test-fast lint serve bench bench-train bench-quality clean
 
 help:
 	@echo "make run    set up, run the whole TFX pipeline on the built-in data, push a model"
 	@echo "make test   set up, run the test suite (what CI runs)"
 	@echo "make test-fast  the unit tests alone, without the shared pipeline run"
+	@echo "make lint   ruff: line length, pyflakes, import order (ruff.toml); CI runs it before the tests"
 	@echo "make serve  serve the pushed models over TF Serving's gRPC API on port 8500 (Ctrl-C stops)"
 	@echo "make bench  serving benchmark: 10,000-item model, in-process vs gRPC, 8 concurrent clients"
 	@echo "make bench-train  training throughput: today's step vs the cached / sequence / bfloat16 steps"
@@ -52,6 +53,9 @@ test: setup
 # The unit tests alone: everything but the tests that share a real pipeline run.
 test-fast: setup
 	$(VENV)/bin/python -m pytest tests --ignore=tests/test_end_to_end.py --ignore=tests/test_serving.py
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 serve: setup
 	$(VENV)/bin/bertrec serve
