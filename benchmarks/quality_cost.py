@@ -26,6 +26,8 @@ import tempfile
 import time
 
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
+
+# isort: split
 from bertrec.config import Config
 from bertrec.evaluation import offline
 from bertrec.run_local import run
@@ -101,7 +103,8 @@ def table(rows) -> str:
     for row in rows:
         lines.append(
             f"{row['name']:<28}" + "".join(fmt.format(row[key]) for key, _, fmt in COLUMNS)
-            + f"{row['train_seconds'] / rows[0]['train_seconds']:>8.2f}{row['recall@100'] / rows[0]['recall@100']:>9.2f}"
+            + f"{row['train_seconds'] / rows[0]['train_seconds']:>8.2f}"
+            + f"{row['recall@100'] / rows[0]['recall@100']:>9.2f}"
         )
     return "\n".join(lines)
 

@@ -24,6 +24,8 @@ import threading
 import time
 
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
+
+# isort: split
 import tensorflow as tf
 
 from bertrec import features as F
@@ -97,10 +99,12 @@ def main() -> int:
     config = Config.load(args.config)
     model_dir = args.model or latest_version_dir(config.paths().serving_model_dir)
     if not model_dir:
-        raise SystemExit(f"no pushed model in {config.paths().serving_model_dir}: run `bertrec --config {args.config} run` first")
+        raise SystemExit(f"no pushed model in {config.paths().serving_model_dir}: "
+                         f"run `bertrec --config {args.config} run` first")
     item_ids = [item["item_id"] for item in read_items(os.path.join(config.paths().data_dir, "items.csv"))]
     histories = random_histories(item_ids, 2000, config.data.history_length, seed=3)
-    print(f"model {model_dir}: catalogue of {len(item_ids)} items, top {config.serve.top_k} of {config.serve.retrieve_k} retrieved", flush=True)
+    print(f"model {model_dir}: catalogue of {len(item_ids)} items, "
+          f"top {config.serve.top_k} of {config.serve.retrieve_k} retrieved", flush=True)
 
     model = load_model(model_dir)
     in_process(model, histories, 3.0, 1)  # warm up

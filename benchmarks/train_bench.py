@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 
@@ -218,7 +219,9 @@ def main(argv=None) -> int:
             continue
         print(f"timing {name} ({args.steps} steps after {args.warmup}) ...", flush=True)
         result = measure(name, overlay, data, args.steps, args.warmup, args.quality_steps if quality else 0)
-        result["peak_fraction"] = result["flops_per_second"] / peak["bfloat16" if result["mixed_precision"] else "float32"]
+        result["peak_fraction"] = (
+            result["flops_per_second"] / peak["bfloat16" if result["mixed_precision"] else "float32"]
+        )
         results.append(result)
     base = results[0]["examples_per_second"]
     columns = " ".join(f"{'val ' + m:>15}" for m in QUALITY_METRICS)

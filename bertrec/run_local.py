@@ -20,7 +20,8 @@ import time
 
 from bertrec.config import CONFIG_ENV, Config
 
-PIPELINE_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tfx_pipeline", "local_runner.py")
+PIPELINE_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tfx_pipeline",
+                             "local_runner.py")
 
 _PROGRESS = re.compile(
     r"Component \S+ is (running|finished)|bertrec:|cached execution|^\d+/\d+ - |Traceback",

@@ -10,10 +10,11 @@ import subprocess
 import sys
 
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
+
+# isort: split
 import pytest
 
 from bertrec import features as F
-
 from trainer.distribution import configure_logical_cpus
 
 # Before any TensorFlow work: two logical CPU devices, so MirroredStrategy in the

@@ -85,8 +85,10 @@ def test_ease_weights_from_one_eigendecomposition_equal_the_direct_inverse():
         np.testing.assert_allclose(B.Ease(l2, basis=basis).fit(log).weights, direct.weights, atol=1e-5)
         x = np.zeros((1, 25))
         x[0, [1, 2]] = 1
-        np.testing.assert_allclose(direct.score(make_requests([[1, 2]]))[0], (x @ direct.weights)[0] + direct._tie, atol=1e-6)
-    tuned = tune(functools.partial(B.Ease, basis=basis), B.Ease.GRID, log, B.Validation(make_requests([[1, 2]]), np.array([3])))
+        np.testing.assert_allclose(direct.score(make_requests([[1, 2]]))[0], (x @ direct.weights)[0] + direct._tie,
+                                   atol=1e-6)
+    tuned = tune(functools.partial(B.Ease, basis=basis), B.Ease.GRID, log,
+                 B.Validation(make_requests([[1, 2]]), np.array([3])))
     assert len(tuned.values) == len(B.Ease.GRID) and tuned.params["l2"] in [p["l2"] for p in B.Ease.GRID]
 
 
@@ -184,7 +186,8 @@ def test_id_two_tower_chooses_its_epochs_on_validation_deterministically():
     log, validation = two_group_data()
 
     def fit():
-        return B.IdTwoTower(dim=8, max_epochs=8, patience=2, batch_size=64, learning_rate=0.2, seed=1).fit(log, validation)
+        return B.IdTwoTower(dim=8, max_epochs=8, patience=2, batch_size=64, learning_rate=0.2,
+                            seed=1).fit(log, validation)
 
     first, second = fit(), fit()
     assert 1 <= first.epochs <= 8 and len(first.curve) <= 8

@@ -4,11 +4,8 @@ import csv
 import glob
 import json
 import os
-import shutil
 import subprocess
 import sys
-
-import pytest
 
 from conftest import PROJECT_DIR, TINY, held_out_leaks, run_bertrec, write_config
 
@@ -43,7 +40,8 @@ def test_trainer_ran_two_replicas_and_logged_to_tensorboard(pipeline_run):
     _, config, _ = pipeline_run
     logs = "".join(open(p).read() for p in glob.glob(os.path.join(config.paths().work_dir, "logs", "*.log")))
     assert "training on 2 replica(s)" in logs
-    events = glob.glob(os.path.join(config.paths().pipeline_root, "Trainer", "model_run", "*", "**", "events.out.tfevents.*"), recursive=True)
+    events = glob.glob(os.path.join(config.paths().pipeline_root, "Trainer", "model_run", "*", "**",
+                                    "events.out.tfevents.*"), recursive=True)
     assert events, "no TensorBoard event files in the Trainer's run directory"
 
 
@@ -63,7 +61,8 @@ def test_training_summary_records_the_fitted_score_terms(pipeline_run):
     assert set(bias) == {"unknown", "unreleased", "0-7d", "7-30d", "30-90d", "90-365d", "365d+"}
     fit = summary["score_terms_fit"]
     # Fitted on the validation split (300 examples), not on the test split.
-    assert fit["examples"] == config.data.max_eval_examples and fit["log_likelihood"] >= fit["log_likelihood_without"], fit
+    assert (fit["examples"] == config.data.max_eval_examples
+            and fit["log_likelihood"] >= fit["log_likelihood_without"]), fit
     with open(os.path.join(config.paths().examples_dir, "summary.json")) as f:
         assert summary["split_fingerprint"] == json.load(f)["split_fingerprint"]
     # The built-in items have release times: freshness, not the new-item prior, handles new ones.
@@ -79,7 +78,8 @@ def test_training_ran_whole_epochs_and_kept_the_best_validated_one(pipeline_run)
         train_examples = json.load(f)["counts"]["train"]
     # An epoch is a pass over the training split, whatever its size.
     assert summary["steps_per_epoch"] == -(-train_examples // config.train.batch_size)
-    assert 1 <= summary["epochs"] <= config.train.max_epochs and summary["steps"] == summary["epochs"] * summary["steps_per_epoch"]
+    assert (1 <= summary["epochs"] <= config.train.max_epochs
+            and summary["steps"] == summary["epochs"] * summary["steps_per_epoch"])
     curve = [epoch[config.train.early_stopping_metric] for epoch in summary["validation_curve"]]
     assert len(curve) == summary["epochs"] and summary["best_epoch"] == 1 + curve.index(max(curve))
     # The frozen layers were cached, and the towers learnt: validation retrieval
@@ -131,7 +131,8 @@ def test_pushed_model_answers_in_a_fresh_process_without_pipeline_outputs(pipeli
         fractions = {}
         for theme in ("space", "cooking", "horror", "finance"):
             history = [i for i, t in sorted(themes.items()) if t == theme][:5]
-            out = run_bertrec(["recommend", "--json", "--model", model_dir, "--user", "new-user"] + history, config_path)
+            out = run_bertrec(["recommend", "--json", "--model", model_dir, "--user", "new-user"] + history,
+                              config_path)
             items = json.loads(out.stdout.strip().splitlines()[-1])["items"]
             ids, scores = [i["item_id"] for i in items], [i["score"] for i in items]
             assert len(ids) == 10 and all(i["title"] for i in items)
@@ -290,7 +291,8 @@ def test_worse_model_is_not_blessed_and_serving_keeps_the_old_version(pipeline_r
     assert "did not bless" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == first.stdout.strip().splitlines()[-1]
     assert sorted(os.listdir(config.paths().serving_model_dir)) == pushed_before
-    blessing = sorted(glob.glob(os.path.join(config.paths().pipeline_root, "Evaluator", "blessing", "*")), key=lambda p: int(os.path.basename(p)))[-1]
+    blessing = sorted(glob.glob(os.path.join(config.paths().pipeline_root, "Evaluator", "blessing", "*")),
+                      key=lambda p: int(os.path.basename(p)))[-1]
     assert os.path.exists(os.path.join(blessing, "NOT_BLESSED"))
 
 
@@ -311,9 +313,10 @@ def test_vertex_runner_compiles_the_same_pipeline(tmp_path):
 
 def test_anomalies_stop_the_pipeline_with_a_readable_summary(tmp_path):
     """Examples missing a feature never reach the Transform."""
+    import tensorflow as tf
+
     from bertrec.config import Config
     from bertrec.data.prepare import DATA_FILE, to_tf_example
-    import tensorflow as tf
 
     config_path = write_config(tmp_path, TINY, name="bertrec-anomalies")
     config = Config.load(config_path)

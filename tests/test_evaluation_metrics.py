@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from bertrec.evaluation.metrics import (UNRANKED, metric_names, paired_bootstrap, per_example, summarize,
-                                        target_ranks)
+from bertrec.evaluation.metrics import UNRANKED, metric_names, paired_bootstrap, per_example, summarize, target_ranks
 
 
 def test_ranks_exclude_seen_items_and_ties_count_against_the_target():

@@ -1,13 +1,13 @@
 """The item-item term: pruned EASE weights of the training log, scaled by a fit after training."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import dataclasses
-
+from bertrec import features as F
 from bertrec.config import ModelConfig
 from bertrec.evaluation.baselines import Ease, TrainingLog
-from bertrec import features as F
 from trainer import item_item, score_terms
 
 NUM_ITEMS = 30

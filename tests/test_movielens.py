@@ -33,13 +33,15 @@ def test_100k_layout_becomes_items_and_interactions(tmp_path):
     assert items["m1"]["description"] == "Toy Story (1995). Genres: Animation, Children's, Comedy."
     assert items["m3"]["title"] == "Café Society (1995)" and items["m3"]["description"] == "Café Society (1995)."
     interactions = read_interactions(str(tmp_path / "out" / "interactions.csv"), set(items))
-    assert {(r["user_id"], r["item_id"], r["rating"]) for r in interactions} == {("u196", "m1", 3.0), ("u186", "m2", 5.0), ("u196", "m3", 1.0)}
+    assert {(r["user_id"], r["item_id"], r["rating"]) for r in interactions} == {
+        ("u196", "m1", 3.0), ("u186", "m2", 5.0), ("u196", "m3", 1.0)}
 
 
 def test_latest_small_layout(tmp_path):
     source = tmp_path / "ml-latest-small"
     source.mkdir()
-    (source / "movies.csv").write_text('movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n2,"Heat, The (1995)",(no genres listed)\n')
+    (source / "movies.csv").write_text('movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n'
+                                       '2,"Heat, The (1995)",(no genres listed)\n')
     (source / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,2,3.5,964981247\n")
     assert convert(str(source), str(tmp_path / "out"))[:2] == (2, 2)
     items = {i["item_id"]: i for i in read_items(str(tmp_path / "out" / "items.csv"))}

@@ -1,10 +1,9 @@
 """The DAG's wiring and the curated schema (no execution; see test_end_to_end for that)."""
-import os
 import subprocess
 import sys
 
-from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
 from bertrec import features as F
 from bertrec.config import Config

@@ -1,4 +1,3 @@
-import gzip
 import os
 
 import numpy as np
@@ -71,7 +70,8 @@ def test_random_split_is_a_seeded_sample_and_histories_stay_in_the_past(small_da
     config = DataConfig(split="random", eval_fraction=0.2, split_seed=42, max_eval_examples=0)
     splits, _, _ = prepare.build_examples(items, interactions, config)
     again, _, _ = prepare.build_examples(items, interactions, config)
-    other, _, _ = prepare.build_examples(items, interactions, DataConfig(split="random", eval_fraction=0.2, split_seed=7, max_eval_examples=0))
+    other, _, _ = prepare.build_examples(
+        items, interactions, DataConfig(split="random", eval_fraction=0.2, split_seed=7, max_eval_examples=0))
 
     def keys(rows):
         return sorted((e[F.USER_ID], e[F.ITEM_ID], e[F.TIMESTAMP]) for e in rows)

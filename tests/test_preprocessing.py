@@ -3,13 +3,11 @@ import tempfile
 
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from bertrec import features as F
-from bertrec.config import Config
-from bertrec.config import transform_config
+from bertrec.config import Config, transform_config
 from transforms.preprocessing import preprocessing_fn
 
 CLS, SEP, PAD = 101, 102, 0

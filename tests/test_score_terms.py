@@ -1,9 +1,8 @@
 """Fitting the score terms together, and applying the fitted terms to new examples."""
-import numpy as np
-import pytest
-
 import dataclasses
 
+import numpy as np
+import pytest
 import tensorflow as tf
 
 from bertrec import features as F

@@ -44,7 +44,8 @@ def test_cached_frozen_states_give_the_uncached_candidate_embeddings():
     uncached = model.candidate_tower(tf.constant(catalogue["tokens"]), tf.constant(catalogue["vocab_index"]))
     np.testing.assert_allclose(cache.item_embeddings(), uncached.numpy(), atol=1e-5)
     batch = cache.add_inputs({F.ITEM_KEY: tf.constant([b"i3", b"i11"]), F.ITEM_INDEX: tf.constant([3, 10], tf.int64),
-                              F.HISTORY_ITEM_IDS: tf.constant([b"i1 i2", b""]), F.USER_INDEX: tf.constant([0, 5], tf.int64)})
+                              F.HISTORY_ITEM_IDS: tf.constant([b"i1 i2", b""]),
+                              F.USER_INDEX: tf.constant([0, 5], tf.int64)})
     np.testing.assert_allclose(model.encode_candidate(batch).numpy(), uncached.numpy()[[3, 11]], atol=1e-5)
     plain_config, plain = _model(cache_frozen_layers=False)
     assert not CatalogueCache(plain, catalogue, plain_config).cached

@@ -31,7 +31,9 @@ def _mean(output: str, name: str, threshold=None) -> tfma.MetricsSpec:
         output_names=[output],
         # Without thresholds: the candidate only (the baseline may lack the output).
         model_names=[] if threshold else [tfma.CANDIDATE_KEY],
-        metrics=[tfma.MetricConfig(class_name="MeanPrediction", config=json.dumps({"name": name}), threshold=threshold)],
+        metrics=[
+            tfma.MetricConfig(class_name="MeanPrediction", config=json.dumps({"name": name}), threshold=threshold)
+        ],
     )
 
 
@@ -59,7 +61,8 @@ def eval_config(config: Config) -> tfma.EvalConfig:
         ],
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[
-            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")], output_names=[F.EVAL_RETRIEVAL_HIT]),
+            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")],
+                             output_names=[F.EVAL_RETRIEVAL_HIT]),
             _mean(F.EVAL_RETRIEVAL_HIT, RETRIEVAL_RECALL, _gate(e.min_retrieval_recall, e.max_recall_drop)),
             _mean(F.EVAL_RANKED_HIT, RANKED_RECALL, _gate(e.min_ranked_recall, e.max_recall_drop)),
             _mean(F.EVAL_RANKED_NDCG, RANKED_NDCG),

@@ -9,6 +9,7 @@ arguments; paths come from the config's work directory.
 """
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
 
+# isort: split
 from absl import logging
 from tfx import v1 as tfx
 

@@ -12,6 +12,7 @@ components run on Dataflow unless ``pipeline.vertex_use_dataflow`` is false.
 """
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
 
+# isort: split
 import os
 
 from tfx import v1 as tfx

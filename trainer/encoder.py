@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+import keras_nlp
 import numpy as np
 import tensorflow as tf
-import keras_nlp
 
 from bertrec import pretrained
 from bertrec.config import ModelConfig

@@ -56,9 +56,8 @@ from bertrec import features as F
 from bertrec.config import Config
 from serving import warmup
 from trainer import history, score_terms
-from trainer.reranker import features as reranker_features
 from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_INDEX, HISTORY_MASK
-
+from trainer.reranker import features as reranker_features
 
 
 class Context(NamedTuple):
@@ -133,7 +132,8 @@ class RecommenderServer(tf.Module):
             ),
             tf.debugging.Assert(
                 tf.reduce_all(tf.strings.length(user_id) <= limit),
-                [f"user_id longer than {limit} bytes in example(s)", examples_where(tf.strings.length(user_id) > limit)],
+                [f"user_id longer than {limit} bytes in example(s)",
+                 examples_where(tf.strings.length(user_id) > limit)],
             ),
             tf.debugging.Assert(
                 tf.reduce_all(tf.strings.length(history_item_ids) <= limit),
@@ -144,7 +144,8 @@ class RecommenderServer(tf.Module):
             ),
             tf.debugging.Assert(
                 tf.logical_not(tf.reduce_any(history_empty)),
-                ["history_item_ids is empty (send the user's recent item ids) in example(s)", examples_where(history_empty)],
+                ["history_item_ids is empty (send the user's recent item ids) in example(s)",
+                 examples_where(history_empty)],
             ),
         ]
 
@@ -347,7 +348,8 @@ class RecommenderServer(tf.Module):
         - ``ranked_reciprocal_rank``: 1 / (1 + rank) in the re-ranked ``retrieve_k``,
           else 0 (MRR, a target retrieval missed counting as 0).
         """
-        features = {name: tf.io.FixedLenFeature([], tf.string, default_value="") for name in F.SERVING_INPUTS + (F.ITEM_ID,)}
+        features = {name: tf.io.FixedLenFeature([], tf.string, default_value="")
+                    for name in F.SERVING_INPUTS + (F.ITEM_ID,)}
         features[F.TIMESTAMP] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
         parsed = tf.io.parse_example(examples, features)
         context = self._context(parsed[F.USER_ID], parsed[F.HISTORY_ITEM_IDS], parsed[F.TIMESTAMP])
@@ -359,7 +361,8 @@ class RecommenderServer(tf.Module):
 
         # 0-based position of the target in the re-ranked list (retrieve_k when absent).
         found = tf.equal(ranked_rows, target)
-        rank = tf.cast(tf.where(tf.reduce_any(found, axis=1), tf.argmax(tf.cast(found, tf.int32), axis=1), self._retrieve_k), tf.float32)
+        rank = tf.cast(tf.where(tf.reduce_any(found, axis=1), tf.argmax(tf.cast(found, tf.int32), axis=1),
+                                self._retrieve_k), tf.float32)
         in_top = tf.cast(rank < self._top_k, tf.float32)
         return {
             F.EVAL_RETRIEVAL_HIT: hit(retrieved_rows[:, : self._recall_k]),

@@ -109,7 +109,8 @@ def history_scores(columns: tf.Tensor, weights: tf.Tensor, history_rows: tf.Ragg
     return tf.scatter_nd(index, tf.gather(weights, row), shape)
 
 
-def scores(columns: np.ndarray, weights: np.ndarray, histories: Sequence[np.ndarray], batch_size: int = 256) -> np.ndarray:
+def scores(columns: np.ndarray, weights: np.ndarray, histories: Sequence[np.ndarray],
+           batch_size: int = 256) -> np.ndarray:
     """Unscaled item-item scores [M, N] of the M histories (catalogue rows)."""
     parts = [
         history_scores(tf.constant(columns), tf.constant(weights),

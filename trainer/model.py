@@ -85,7 +85,8 @@ class ItemPrior(tf.keras.layers.Layer):
         log_popularity = np.log(np.where(seen, counts, 1.0) / counts.sum())
         initial = np.where(seen, log_popularity - log_popularity[seen].mean(), unseen_prior)
         self.id_bias = tf.keras.layers.Embedding(
-            len(counts), 1, embeddings_initializer=tf.keras.initializers.Constant(initial[:, np.newaxis]), name="item_id_bias"
+            len(counts), 1, embeddings_initializer=tf.keras.initializers.Constant(initial[:, np.newaxis]),
+            name="item_id_bias",
         )
         self.text_bias = tf.keras.layers.Dense(1, kernel_initializer="zeros", name="text_bias")
 
@@ -166,7 +167,8 @@ class Recommender(tfrs.Model):
             num_items - NUM_OOV_BUCKETS, m.item_id_embedding, dim, name="candidate_tower",
         )
         self.item_prior = ItemPrior(item_counts, unseen_item_prior, name="item_prior")
-        self.ranking_head = RankingHead(num_users, num_items, m.id_embedding_dim, m.ranking_hidden_units, name="ranking_head")
+        self.ranking_head = RankingHead(num_users, num_items, m.id_embedding_dim, m.ranking_hidden_units,
+                                        name="ranking_head")
         # SUM reduction: Keras under a distribution strategy requires it (the
         # per-replica sums are all-reduced).
         self.retrieval_task = tfrs.tasks.Retrieval(

@@ -19,6 +19,8 @@ from __future__ import annotations
 import time
 
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
@@ -202,7 +204,8 @@ def run_fn(fn_args: FnArgs) -> None:
 
     epochs, steps_per_epoch = plan_epochs(len(log[F.ITEM_INDEX]), t)
     strategy = distribution.make_strategy()
-    logging.info("bertrec: training on %d replica(s): %s", strategy.num_replicas_in_sync, strategy.extended.worker_devices)
+    logging.info("bertrec: training on %d replica(s): %s", strategy.num_replicas_in_sync,
+                 strategy.extended.worker_devices)
     with strategy.scope():
         model = Recommender(config, num_users, item_counts, unseen_item_prior)
         model.compile(optimizer=make_optimizer(model, t, epochs * steps_per_epoch))

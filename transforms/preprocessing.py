@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any, Dict
 
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
+
+# isort: split
 import keras_nlp
 import tensorflow as tf
 import tensorflow_transform as tft

@@ -133,7 +133,8 @@ def read_items(path: str) -> List[Dict[str, object]]:
             "description": " ".join(row["description"].split()),
             "tags": "|".join(t.strip() for t in row["tags"].split("|") if t.strip()),
             "release_timestamp": (
-                _parse_number(name, row, "release_timestamp", int) if (row.get("release_timestamp") or "").strip() else None
+                _parse_number(name, row, "release_timestamp", int)
+                if (row.get("release_timestamp") or "").strip() else None
             ),
         })
     if not items:

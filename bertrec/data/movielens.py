@@ -68,7 +68,8 @@ def _read_100k(source: str) -> Tuple[List[dict], List[dict]]:
                 continue
             fields = line.rstrip("\n").split("|")
             if len(fields) != 5 + len(genres):
-                raise _fail(items_path, row, "columns", f"expected {5 + len(genres)} '|'-separated fields, got {len(fields)}")
+                raise _fail(items_path, row, "columns",
+                            f"expected {5 + len(genres)} '|'-separated fields, got {len(fields)}")
             movie, title, released = fields[0], fields[1].strip(), fields[2].strip()
             if not title:
                 raise _fail(items_path, row, "title", "empty title")
@@ -116,7 +117,8 @@ def _read_latest(source: str) -> Tuple[List[dict], List[dict]]:
             if column not in (reader.fieldnames or []):
                 raise DataError(f"ratings.csv: missing column {column!r}")
         for row, r in enumerate(reader, 2):
-            interactions.append(_interaction(ratings_path, row, r["userId"], r["movieId"], r["rating"], r["timestamp"], movies))
+            interactions.append(_interaction(ratings_path, row, r["userId"], r["movieId"], r["rating"], r["timestamp"],
+                                             movies))
     return items, interactions
 
 

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import bisect
 import collections
-import random
 import dataclasses
 import hashlib
 import json
 import os
+import random
 import shutil
 from typing import Dict, List, Optional
 
@@ -133,7 +133,9 @@ def assign_splits(interactions, data_config: DataConfig):
     split_of = {}
     for r in interactions:
         t = r["timestamp"]
-        split_of[r["_row"]] = F.EVAL_SPLIT if t >= cutoff else F.VALIDATION_SPLIT if t >= validation_cut else F.TRAIN_SPLIT
+        split_of[r["_row"]] = (
+            F.EVAL_SPLIT if t >= cutoff else F.VALIDATION_SPLIT if t >= validation_cut else F.TRAIN_SPLIT
+        )
     counts = collections.Counter(split_of.values())
     empty = [s for s in (F.TRAIN_SPLIT, F.VALIDATION_SPLIT, F.EVAL_SPLIT) if not counts[s]]
     if empty:
@@ -298,7 +300,8 @@ def prepare(data_dir: str, out_dir: str, data_config: DataConfig, log=print) -> 
     if data_config.split == "random":
         log(f"  wrote {counts} to {out_dir} (validation and eval: random samples, seed {data_config.split_seed})")
     else:
-        log(f"  wrote {counts} to {out_dir} (validation: the latest training interactions; eval from timestamp {cutoff})")
+        log(f"  wrote {counts} to {out_dir} "
+            f"(validation: the latest training interactions; eval from timestamp {cutoff})")
     return Prepared(out_dir, counts, cutoff, skipped=False)
 
 

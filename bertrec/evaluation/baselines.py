@@ -101,7 +101,9 @@ def context_matrix(contexts: Sequence[np.ndarray], num_items: int, decay: Option
     """[B, N] context rows: 1 at each context item (``decay`` None), or the
     sum of ``decay ** position`` over its occurrences (position 0 = most recent)."""
     lengths = np.array([len(c) for c in contexts], dtype=np.int64)
-    columns = np.concatenate([np.asarray(c, dtype=np.int64) for c in contexts]) if lengths.sum() else np.zeros(0, np.int64)
+    columns = (
+        np.concatenate([np.asarray(c, dtype=np.int64) for c in contexts]) if lengths.sum() else np.zeros(0, np.int64)
+    )
     rows = np.repeat(np.arange(len(contexts)), lengths)
     if decay is None:
         data = np.ones(len(columns))
@@ -176,7 +178,8 @@ class RecentPopular(Baseline):
         # Interaction p first counts in the shortest prefix longer than p: count
         # each there, then accumulate over ever longer prefixes.
         first = np.searchsorted(prefixes, np.arange(prefixes[-1]), side="right")
-        delta = np.bincount(first * self.num_items + self._items[: prefixes[-1]], minlength=len(prefixes) * self.num_items)
+        delta = np.bincount(first * self.num_items + self._items[: prefixes[-1]],
+                            minlength=len(prefixes) * self.num_items)
         return np.cumsum(delta.reshape(len(prefixes), self.num_items), axis=0)[inverse]
 
     def _score(self, requests: Requests) -> np.ndarray:
@@ -362,7 +365,8 @@ class TextSimilarity(Baseline):
         if len(self.texts) != log.num_items:
             raise ValueError(f"{len(self.texts)} item texts for a catalogue of {log.num_items} items")
         self.num_items = log.num_items
-        vectors = TfidfVectorizer(sublinear_tf=True, stop_words=self.stop_words, dtype=np.float32).fit_transform(self.texts)
+        vectors = TfidfVectorizer(sublinear_tf=True, stop_words=self.stop_words,
+                                  dtype=np.float32).fit_transform(self.texts)
         # Rows are unit length, so this is the item-item cosine; profiles are
         # weighted sums of rows, so profile . item = (weights @ similarity).
         self._similarity = (vectors @ vectors.T).toarray()
@@ -424,7 +428,8 @@ class WithTerms(Baseline):
         count = len(validation.targets)
         rows = np.arange(count)
         if count * self.num_items > self.FIT_CELLS:
-            rows = np.sort(np.random.default_rng(self.seed).choice(count, self.FIT_CELLS // self.num_items, replace=False))
+            rows = np.sort(np.random.default_rng(self.seed).choice(count, self.FIT_CELLS // self.num_items,
+                                                                   replace=False))
         requests, targets = validation.requests[rows], np.asarray(validation.targets)[rows]
         base = self.base.score(requests).astype(np.float32)
         popularity = self._popularity.astype(np.float32)[None, :]
@@ -457,5 +462,7 @@ class WithTerms(Baseline):
 
             from trainer import freshness
 
-            scores += self.bias[freshness.buckets(tf.constant(requests.times, tf.int64), tf.constant(self.released)).numpy()]
+            scores += self.bias[
+                freshness.buckets(tf.constant(requests.times, tf.int64), tf.constant(self.released)).numpy()
+            ]
         return scores

@@ -42,11 +42,18 @@ import numpy as np
 
 from bertrec import features as F
 from bertrec.config import Config
-from bertrec.errors import UserError
 from bertrec.data import csv_io, prepare
+from bertrec.errors import UserError
 from bertrec.evaluation import baselines as B
-from bertrec.evaluation.metrics import (DEFAULT_KS, UNRANKED, metric_names, paired_bootstrap, per_example,
-                                        summarize, target_ranks)
+from bertrec.evaluation.metrics import (
+    DEFAULT_KS,
+    UNRANKED,
+    metric_names,
+    paired_bootstrap,
+    per_example,
+    summarize,
+    target_ranks,
+)
 
 SHORT_HISTORY = 5
 HEAD_FRACTION = 0.2
@@ -305,8 +312,9 @@ def intervals(ranks: Dict[str, np.ndarray], baseline_names: List[str], summaries
               users: np.ndarray, metrics: List[str], samples: int = 1000, seed: int = 0) -> Dict[str, dict]:
     """Per model and metric: its paired bootstrap difference to EASE and to the
     best other baseline on that metric (difference, low, high), resampling
-    users; the re-ranked BERT list also against its own retrieval list. The best other baseline is the strongest in hindsight (on these
-    examples): the hardest comparison for the model."""
+    users; the re-ranked BERT list also against its own retrieval list. The
+    best other baseline is the strongest in hindsight (on these examples): the
+    hardest comparison for the model."""
     out = {}
     for name in ranks:
         out[name] = {}
@@ -336,7 +344,8 @@ def table(report: dict) -> str:
     wide = f"recall@{max(DEFAULT_KS)}"
     columns = [("recall@10", "vs_ease", "d R@10 vs EASE"), (wide, "vs_ease", f"d R@{max(DEFAULT_KS)} vs EASE"),
                ("ndcg@10", "vs_ease", "d NDCG@10 vs EASE"), ("recall@10", "vs_best_other", "d R@10 vs best other"),
-               ("recall@10", "vs_retrieval", "d R@10 vs retrieval"), ("ndcg@10", "vs_retrieval", "d NDCG@10 vs retrieval"),
+               ("recall@10", "vs_retrieval", "d R@10 vs retrieval"),
+               ("ndcg@10", "vs_retrieval", "d NDCG@10 vs retrieval"),
                (interval_metrics(report["mrr_k"])[-1], "vs_retrieval", "d MRR vs retrieval")]
     lines = [f"{report['examples']} {report['split']} examples, {report['items']} items, "
              f"{report['training_interactions']} training interactions; tuned on {report['validation_examples']} "
