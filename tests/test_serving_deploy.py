@@ -2,15 +2,19 @@
 with each other; the version policy picks what TF Serving would."""
 import os
 
+import pytest
 import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
 
+from bertrec.errors import UserError
 from conftest import PROJECT_DIR
-from serving.model_manager import aspired_versions
 from serving import ops_audit
+from serving.metrics import METRICS_PATH
+from serving.model_manager import aspired_versions
 from serving.server import model_configs
-from serving.tfs_config_protos import BatchingParameters, MonitoringConfig
+from serving.tfs_config_protos import BatchingParameters, MonitoringConfig, SSLConfig
+from serving.tls import server_credentials
 
 DEPLOY = os.path.join(PROJECT_DIR, "serving", "deploy")
 
@@ -41,7 +45,21 @@ def test_batching_and_monitoring_files_parse_with_tf_serving_messages():
     assert batching.num_batch_threads.value >= 1
     assert not batching.pad_variable_length_inputs
     monitoring = _parse("monitoring.config", MonitoringConfig())
-    assert monitoring.prometheus_config.enable and monitoring.prometheus_config.path.startswith("/")
+    # TF Serving's page and `bertrec serve --metrics-port`'s are at the same path.
+    assert monitoring.prometheus_config.enable and monitoring.prometheus_config.path == METRICS_PATH
+
+
+def test_ssl_config_is_tf_servings_message_with_pem_placeholders_that_compose_can_switch_on():
+    ssl = _parse("ssl.config", SSLConfig())
+    for field in ("server_key", "server_cert", "custom_ca"):
+        text = getattr(ssl, field)
+        assert text.startswith("-----BEGIN ") and "-----END " in text, field  # PEM text, not a file name
+    assert ssl.client_verify
+    # The placeholders are not mistaken for a key: the local server names the field to fill in.
+    with pytest.raises(UserError, match="server_key is not a valid PEM private key"):
+        server_credentials(os.path.join(DEPLOY, "ssl.config"))
+    with open(os.path.join(DEPLOY, "docker-compose.yml")) as f:
+        assert "# - --ssl_config_file=/config/ssl.config\n" in f.read(), "the compose file shows how to turn TLS on"
 
 
 def test_compose_runs_the_official_image_on_the_pushed_directory_with_these_files():
