@@ -168,9 +168,8 @@ def _credentials(config: Config, args):
 def _client(config: Config, args):
     from serving.client import ServingClient
 
-    return ServingClient(
-        args.server, args.model_name or config.served_model_name(), config.server.timeout_seconds, _credentials(config, args)
-    )
+    model_name = args.model_name or config.served_model_name()
+    return ServingClient(args.server, model_name, config.server.timeout_seconds, _credentials(config, args))
 
 
 def _status(config: Config, args) -> None:

@@ -21,10 +21,11 @@ Prometheus name, and these metrics keep TF Serving's names, labels and units:
   own): 1 per known version, labelled with its GetModelStatus state.
 
 Counters gain the ``_total`` suffix that the Prometheus client library puts on
-every counter. A model name the server does not serve is counted as
-``model_name="<unknown>"``, so clients cannot grow the series without bound. As in TF Serving, ``request_count`` and ``request_latency`` count
-Predict calls only (Classify and Regress are not served here, GetModelMetadata
-and GetModelStatus are not counted by TF Serving either).
+every counter. As in TF Serving, ``request_count`` and ``request_latency``
+count Predict calls only (Classify and Regress are not served here,
+GetModelMetadata and GetModelStatus are not counted by TF Serving either). A
+model name the server does not serve is counted as ``model_name="<unknown>"``,
+so clients cannot grow the series without bound.
 
 Each server has its own registry, so several servers can run in one process.
 """
@@ -61,6 +62,7 @@ class ServerMetrics:
 
     def __init__(self):
         self.registry = CollectorRegistry()
+        self._models: frozenset = frozenset()  # the served model names (watch_models)
         self._request_count = Counter(
             ":tensorflow:serving:request_count", "The total number of requests.",
             ["model_name", "status"], registry=self.registry,
@@ -82,7 +84,6 @@ class ServerMetrics:
             ":tensorflow:serving:batching_session:wrapped_run_count",
             "Total count of run calls on the wrapped session.", registry=self.registry,
         )
-        self._models: frozenset = frozenset()  # the served model names (watch_models)
         self._batch_fallback = Counter(
             "bertrec_serving_batch_fallback",
             "Merged batches that failed and were re-run request by request.", registry=self.registry,

@@ -198,11 +198,16 @@ class ModelServer:
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(self.manager, self.metrics, batcher), self._server
         )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager, self.metrics), self._server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelService(self.manager, self.metrics), self._server
+        )
         address = f"[::]:{port}"
         try:
             # The certificates were checked above, so a failure here is the port.
-            self.port = self._server.add_secure_port(address, credentials) if credentials else self._server.add_insecure_port(address)
+            if credentials:
+                self.port = self._server.add_secure_port(address, credentials)
+            else:
+                self.port = self._server.add_insecure_port(address)
         except RuntimeError as e:
             raise UserError(f"cannot listen on port {port}: it is in use or not allowed") from e
         self.tls = credentials is not None

@@ -11,8 +11,7 @@ the deployment files are parsed by the same schema the server parses them with.
 """
 from __future__ import annotations
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from google.protobuf import wrappers_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
 
 _F = descriptor_pb2.FieldDescriptorProto
 

@@ -37,7 +37,9 @@ def load_ssl_config(path: str) -> SSLConfig:
     try:
         return text_format.Parse(text, SSLConfig())
     except text_format.ParseError as e:
-        raise UserError(f"{path}: not an SSLConfig text proto (server_key, server_cert, custom_ca, client_verify): {e}") from e
+        raise UserError(
+            f"{path}: not an SSLConfig text proto (server_key, server_cert, custom_ca, client_verify): {e}"
+        ) from e
 
 
 def _certificates(pem: str, what: str) -> List[x509.Certificate]:
@@ -80,7 +82,9 @@ def server_credentials(ssl_config_file: str) -> grpc.ServerCredentials:
     for field in ("server_key", "server_cert"):
         if not getattr(config, field).strip():
             raise UserError(f"{ssl_config_file}: {field} is empty")
-    _check_pair(config.server_key, config.server_cert, f"{ssl_config_file}: server_key", f"{ssl_config_file}: server_cert")
+    _check_pair(
+        config.server_key, config.server_cert, f"{ssl_config_file}: server_key", f"{ssl_config_file}: server_cert"
+    )
     root_certificates = None
     if config.client_verify:
         if not config.custom_ca.strip():
@@ -102,7 +106,9 @@ def _read(path: str, what: str) -> str:
         raise UserError(f"cannot read {what} {path}: {e.strerror}") from e
 
 
-def channel_credentials(ca_cert: str = "", client_cert: str = "", client_key: str = "") -> Optional[grpc.ChannelCredentials]:
+def channel_credentials(
+    ca_cert: str = "", client_cert: str = "", client_key: str = ""
+) -> Optional[grpc.ChannelCredentials]:
     """Client TLS credentials from PEM files, or None (plain text) when none is given.
 
     ``ca_cert`` verifies the server (the system's trusted roots when empty);

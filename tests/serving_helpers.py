@@ -66,7 +66,9 @@ def _write(directory, name, data: bytes) -> str:
 
 
 def _key_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def write_pki(directory) -> dict:
@@ -81,7 +83,9 @@ def write_pki(directory) -> dict:
         sans=(x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))),
         usage=ExtendedKeyUsageOID.SERVER_AUTH,
     )
-    client = _certificate(client_key, "bertrec test client", ca_key, "bertrec test CA", usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    client = _certificate(
+        client_key, "bertrec test client", ca_key, "bertrec test CA", usage=ExtendedKeyUsageOID.CLIENT_AUTH
+    )
     pem = serialization.Encoding.PEM
     return {
         "ca": _write(directory, "ca.pem", ca.public_bytes(pem)),

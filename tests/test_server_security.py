@@ -1,12 +1,14 @@
-"""TLS and the server's refusals of bad set-ups, on a real gRPC server on loopback
-(in this process, serving an empty model directory: the handshake and the
-refusals need no model; tests/test_serving.py serves a real one over TLS)."""
+"""TLS, the metrics page and the server's refusals of bad set-ups, on a real gRPC
+server on loopback (in this process, serving an empty model directory: the
+handshake, the page and the refusals need no model; tests/test_serving.py serves
+a real one over TLS and scrapes its metrics after real predictions)."""
 import socket
 import urllib.error
 
 import grpc
 import pytest
 from google.protobuf import text_format
+from serving_helpers import sample, scrape, write_pki, write_ssl_config
 
 from bertrec import cli
 from bertrec.errors import UserError
@@ -14,7 +16,6 @@ from serving.client import ServingClient
 from serving.server import ModelServer, model_configs
 from serving.tfs_config_protos import SSLConfig
 from serving.tls import channel_credentials, server_credentials
-from serving_helpers import sample, scrape, write_pki, write_ssl_config
 
 MODEL = "bertrec"
 
@@ -81,7 +82,8 @@ def _ssl_config_text(pki, **fields) -> str:
     ("server_key: 'x' unknown_field: 1", "not an SSLConfig text proto"),
     (dict(server_cert="server_cert"), "server_key is empty"),
     (dict(server_key="/etc/certs/server.key", server_cert="server_cert"), "server_key holds no PEM private key"),
-    (dict(server_key="server_key", server_cert="certs/server.pem"), "server_cert holds no PEM certificate (got 'certs/server.pem')"),
+    (dict(server_key="server_key", server_cert="certs/server.pem"),
+     "server_cert holds no PEM certificate (got 'certs/server.pem')"),
     (dict(server_key="client_key", server_cert="server_cert"), "server_key is not the private key of"),
     (dict(server_key="server_key", server_cert="server_cert", client_verify=True), "client_verify needs custom_ca"),
 ])
@@ -95,17 +97,19 @@ def test_a_bad_ssl_config_is_refused_with_what_is_wrong(pki, tmp_path, content, 
 
 
 def test_serve_reports_a_bad_ssl_config_in_one_line(tmp_path, capsys):
-    code = cli.main(["serve", "--model-base-path", str(tmp_path), "--port", "0", "--ssl-config-file", str(tmp_path / "nope.config")])
+    missing = tmp_path / "nope.config"
+    code = cli.main(["serve", "--model-base-path", str(tmp_path), "--port", "0", "--ssl-config-file", str(missing)])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.strip() == f"bertrec: error: cannot read SSL config file {tmp_path / 'nope.config'}: No such file or directory"
+    assert err.strip() == f"bertrec: error: cannot read SSL config file {missing}: No such file or directory"
 
 
 @pytest.mark.parametrize("files, message", [
     (dict(ca_cert="missing.pem"), "cannot read CA certificate file"),
     (dict(ca_cert="server_key"), "is not a valid PEM certificate"),
     (dict(ca_cert="ca", client_cert="client_cert"), "give both or neither"),
-    (dict(ca_cert="ca", client_cert="client_cert", client_key="server_key"), "is not the private key of client certificate file"),
+    (dict(ca_cert="ca", client_cert="client_cert", client_key="server_key"),
+     "is not the private key of client certificate file"),
 ])
 def test_bad_client_certificate_files_are_refused(pki, tmp_path, files, message):
     paths = {flag: pki.get(name, str(tmp_path / name)) for flag, name in files.items()}
