@@ -14,6 +14,7 @@ import time
 import grpc
 import numpy as np
 import pytest
+from serving_helpers import sample, scrape, write_pki, write_ssl_config
 
 from conftest import BIN, PROJECT_DIR, run_bertrec, write_config
 
@@ -40,17 +41,19 @@ def _catalogue_ids(model_dir):
 
 
 class Server:
-    """``bertrec serve`` in its own process, with its log in a file."""
+    """``bertrec serve`` in its own process, with its log in a file and its metrics page
+    on ``metrics_port``; ``extra_args`` are more ``bertrec serve`` flags."""
 
-    def __init__(self, directory, base_path, config_path):
+    def __init__(self, directory, base_path, config_path, extra_args=()):
         self.port = _free_port()
+        self.metrics_port = _free_port()
         self.base_path = base_path
         self.log_path = os.path.join(str(directory), "server.log")
         self._log = open(self.log_path, "w")
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1", BERTREC_CONFIG=config_path)
         self.process = subprocess.Popen(
             [os.path.join(BIN, "bertrec"), "serve", "--port", str(self.port), "--model-name", MODEL,
-             "--model-base-path", base_path],
+             "--model-base-path", base_path, "--metrics-port", str(self.metrics_port), *extra_args],
             env=env, cwd=PROJECT_DIR, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self.address = f"127.0.0.1:{self.port}"
@@ -155,6 +158,44 @@ def test_status_and_metadata(client):
     assert metadata["version"] == 1
     assert {"serving_default", "retrieve", "rank", "evaluate"} <= set(metadata["signatures"])
     assert set(metadata["signatures"]["rank"]["inputs"]) == {"user_id", "history_item_ids", "candidate_ids"}
+
+
+def test_the_metrics_page_shows_requests_latency_errors_batch_sizes_and_the_loaded_version(client, server, item_ids):
+    from serving import protocol
+    from serving.metrics import LATENCY_BUCKETS_USEC
+
+    before = scrape(server.metrics_port)
+    for i in range(4):
+        client.recommend([item_ids[i : i + 2]])
+    client.recommend([item_ids[:1]] * 3)  # one request of three rows
+    with pytest.raises(grpc.RpcError) as e:
+        client.predict({"user_id": protocol.context_inputs(["u"], [item_ids[:1]])["user_id"]})
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    after = scrape(server.metrics_port)
+
+    def grew(name, **labels):
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    count, latency = ":tensorflow:serving:request_count_total", ":tensorflow:serving:request_latency"
+    assert grew(count, model_name=MODEL, status="OK") == 5
+    assert grew(count, model_name=MODEL, status="INVALID_ARGUMENT") == 1
+    assert grew(count) == 6
+    # Successful calls only, in microseconds, in TF Serving's buckets.
+    predict = dict(model_name=MODEL, API="Predict", entrypoint="GRPC")
+    assert grew(f"{latency}_count", **predict) == 5
+    bounds = sorted(float(dict(labels)["le"]) for name, labels in after if name == f"{latency}_bucket")
+    assert bounds == pytest.approx(list(LATENCY_BUCKETS_USEC) + [float("inf")])
+    assert grew(f"{latency}_bucket", le="10.0", **predict) == 0  # nothing answers in 10 µs
+    assert grew(f"{latency}_bucket", le="+Inf", **predict) == 5
+    assert 5 * 100 < grew(f"{latency}_sum", **predict) < 5 * 60e6  # between 0.1 ms and a minute each
+    # The batcher saw five requests of seven rows (the refused one never reached it).
+    batching = ":tensorflow:serving:batching_session"
+    assert grew(f"{batching}:input_batch_size_count") == 5 and grew(f"{batching}:input_batch_size_sum") == 7
+    assert grew(f"{batching}:processed_batch_size_sum") == 7
+    loaded = [s["version"] for s in client.status() if s["state"] == "AVAILABLE"]
+    state = "bertrec_serving_model_version_state"
+    assert [int(dict(labels)["version"]) for (name, labels), value in after.items()
+            if name == state and dict(labels)["state"] == "AVAILABLE" and value == 1] == loaded
 
 
 def test_bad_requests_get_tf_serving_status_codes(client, server, item_ids):
@@ -313,6 +354,31 @@ def test_cli_recommend_status_and_loadtest_against_the_server(server, item_ids, 
     assert report["requests"] == 40 and report["errors"] == {}
     assert report["qps"] > 0 and 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p99"]
     assert "p99 ms" in out.stdout
+
+
+def test_a_tls_server_with_client_verify_answers_only_clients_with_a_certificate(
+    pushed, item_ids, tmp_path, pipeline_run
+):
+    from serving.client import ServingClient
+    from serving.tls import channel_credentials
+
+    pki = write_pki(tmp_path)
+    ssl_config = write_ssl_config(tmp_path, pki, client_verify=True)
+    tls_server = Server(tmp_path, os.path.dirname(pushed), pipeline_run[0], ["--ssl-config-file", ssl_config])
+    try:
+        tls_server.wait_until_serving()
+        for credentials in (None, channel_credentials(ca_cert=pki["ca"])):  # plain text; TLS without a certificate
+            with ServingClient(tls_server.address, MODEL, timeout=30, credentials=credentials) as c:
+                with pytest.raises(grpc.RpcError) as e:
+                    c.recommend([item_ids[:2]])
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        tls_flags = ["--ca-cert", pki["ca"], "--client-cert", pki["client_cert"], "--client-key", pki["client_key"]]
+        out = run_bertrec(["recommend", "--server", tls_server.address, "--model-name", MODEL, "--json", *tls_flags]
+                          + item_ids[:3], pipeline_run[0])
+        assert len(json.loads(out.stdout.strip().splitlines()[-1])["items"]) == 10
+    finally:
+        tls_server.kill()
+    assert "(TLS)" in tls_server.log()
 
 
 def test_server_shuts_down_cleanly_on_sigterm(server, client, item_ids):
