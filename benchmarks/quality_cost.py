@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     parser.add_argument("--config", help="base config overlay (JSON); default: the built-in defaults")
     parser.add_argument("--settings", default=os.path.join(HERE, "quality_cost.json"))
     parser.add_argument("--max-examples", type=int, default=0,
-                        help="validation examples (default data.max_eval_examples)")
+                        help="validation examples (default data.max_validation_examples)")
     parser.add_argument("--out", help="JSON output (default <work_dir>/quality_cost.json)")
     args = parser.parse_args(argv)
     base = {}

@@ -59,10 +59,15 @@ class DataConfig:
     #: Cap on train examples written (0 = all); an even sample over time is kept
     #: and the summary says how many were left out.
     max_train_examples: int = 0
-    #: Cap on eval examples and on validation examples written (0 = all), each
-    #: sampled the same way. Evaluation runs BERT over every eval example, so
-    #: this bounds the Evaluator's time.
+    #: Cap on eval (test) examples written (0 = all), an even sample over time.
+    #: The Evaluator runs BERT over every one, so this bounds its time.
     max_eval_examples: int = 3000
+    #: Cap on validation examples written (0 = all), sampled the same way. Early
+    #: stopping and the score terms use ``train.validation_examples`` of them and
+    #: the re-ranker is held out on up to as many others, so more than twice that
+    #: gives the re-ranker's gate its full size; ``bertrec evaluate`` tunes the
+    #: comparison models on them.
+    max_validation_examples: int = 10000
 
 
 @dataclasses.dataclass

@@ -27,7 +27,7 @@ BIN = os.path.dirname(sys.executable)
 #: Small enough for CI, real enough to learn: the real encoder and components.
 TINY = {
     "generator": {"num_items": 240, "num_users": 120, "num_interactions": 3600},
-    "data": {"max_eval_examples": 300},
+    "data": {"max_eval_examples": 300, "max_validation_examples": 300},
     "model": {"query_sequence_length": 32, "item_sequence_length": 24},
     "train": {"batch_size": 32, "max_epochs": 2, "logical_cpu_devices": 2},
     "serve": {"top_k": 10, "retrieve_k": 50},

@@ -61,7 +61,7 @@ def test_training_summary_records_the_fitted_score_terms(pipeline_run):
     assert set(bias) == {"unknown", "unreleased", "0-7d", "7-30d", "30-90d", "90-365d", "365d+"}
     fit = summary["score_terms_fit"]
     # Fitted on the validation split (300 examples), not on the test split.
-    assert (fit["examples"] == config.data.max_eval_examples
+    assert (fit["examples"] == config.data.max_validation_examples
             and fit["log_likelihood"] >= fit["log_likelihood_without"]), fit
     with open(os.path.join(config.paths().examples_dir, "summary.json")) as f:
         assert summary["split_fingerprint"] == json.load(f)["split_fingerprint"]

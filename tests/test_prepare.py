@@ -131,14 +131,16 @@ def test_splits_that_would_be_empty_are_an_error_naming_the_cause():
 
 def test_prepare_writes_splits_and_skips_when_unchanged(small_data, tmp_path):
     out = str(tmp_path / "examples")
-    first = prepare.prepare(small_data, out, DataConfig(max_eval_examples=50), log=lambda m: None)
-    assert not first.skipped and first.counts[F.EVAL_SPLIT] == 50
+    caps = DataConfig(max_eval_examples=50, max_validation_examples=80)
+    first = prepare.prepare(small_data, out, caps, log=lambda m: None)
+    # Each held-out split has its own cap: test bounds the Evaluator, validation the fits.
+    assert not first.skipped and first.counts[F.EVAL_SPLIT] == 50 and first.counts[F.VALIDATION_SPLIT] == 80
     records = list(tf.data.TFRecordDataset(os.path.join(out, "eval", prepare.DATA_FILE), compression_type="GZIP"))
     assert len(records) == 50
     example = tf.train.Example.FromString(records[0].numpy())
     assert set(example.features.feature) == set(F.RAW_FEATURES)
     mtime = os.path.getmtime(os.path.join(out, "train", prepare.DATA_FILE))
-    second = prepare.prepare(small_data, out, DataConfig(max_eval_examples=50), log=lambda m: None)
+    second = prepare.prepare(small_data, out, caps, log=lambda m: None)
     assert second.skipped and os.path.getmtime(os.path.join(out, "train", prepare.DATA_FILE)) == mtime
 
 

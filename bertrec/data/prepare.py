@@ -198,7 +198,7 @@ def build_examples(items, interactions, data_config: DataConfig):
     notes = []
     caps = {
         F.TRAIN_SPLIT: ("data.max_train_examples", data_config.max_train_examples),
-        F.VALIDATION_SPLIT: ("data.max_eval_examples", data_config.max_eval_examples),
+        F.VALIDATION_SPLIT: ("data.max_validation_examples", data_config.max_validation_examples),
         F.EVAL_SPLIT: ("data.max_eval_examples", data_config.max_eval_examples),
     }
     for split, (knob, cap) in caps.items():

@@ -102,7 +102,10 @@ class EvalData:
         items = csv_io.read_items(os.path.join(data_dir, "items.csv"))
         interactions = csv_io.read_interactions(os.path.join(data_dir, "interactions.csv"),
                                                 {i["item_id"] for i in items})
-        data = dataclasses.replace(config.data, max_eval_examples=max_examples or config.data.max_eval_examples)
+        if max_examples:  # the same cap on each held-out split
+            data = dataclasses.replace(config.data, max_eval_examples=max_examples, max_validation_examples=max_examples)
+        else:
+            data = config.data
         splits, _, _ = prepare.build_examples(items, interactions, data)
         self.item_ids = [i["item_id"] for i in items]
         self.items = items
