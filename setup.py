@@ -18,6 +18,8 @@ setup(
         "dill",
         "safetensors",
         "scipy",
+        "prometheus_client",  # bertrec serve's metrics page
+        "cryptography",  # checks TLS certificates and keys before gRPC sees them
     ],
     entry_points={"console_scripts": ["bertrec=bertrec.cli:main"]},
 )
