@@ -23,6 +23,8 @@ import sys
 import time
 
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
+
+# isort: split
 import grpc
 
 from bertrec import features as F
@@ -228,8 +230,10 @@ def _latest_or_exit(config: Config) -> str:
 
 
 def _server_args(parser, required: bool) -> None:
-    parser.add_argument("--server", required=required, help="model server address HOST:PORT (TF Serving or bertrec serve)")
-    parser.add_argument("--model-name", help="model name on the server (default: server.model_name, else pipeline.name)")
+    parser.add_argument("--server", required=required,
+                        help="model server address HOST:PORT (TF Serving or bertrec serve)")
+    parser.add_argument("--model-name",
+                        help="model name on the server (default: server.model_name, else pipeline.name)")
     parser.add_argument("--version", type=int, help="a specific model version (default: the newest served)")
     parser.add_argument("--ca-cert", help="PEM file of the CA that signed the server's certificate: "
                         "connect over TLS (default: server.ca_cert; plain text when no TLS option is set)")
@@ -240,7 +244,8 @@ def _server_args(parser, required: bool) -> None:
 
 def main(argv=None) -> int:
     """Entry point of the ``bertrec`` console command."""
-    parser = argparse.ArgumentParser(prog="bertrec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="bertrec", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="JSON config overlay (default: $BERTREC_CONFIG, else built-in defaults)")
     sub = parser.add_subparsers(dest="command", required=True)
     data = sub.add_parser("data", help="data preparation").add_subparsers(dest="data_command", required=True)
@@ -295,7 +300,8 @@ def main(argv=None) -> int:
         cmd = sub.add_parser(name, help=text)
         _server_args(cmd, required=True)
         cmd.set_defaults(func=func)
-    load = sub.add_parser("loadtest", help="N concurrent clients against a model server: QPS, latency percentiles, errors")
+    load = sub.add_parser("loadtest",
+                          help="N concurrent clients against a model server: QPS, latency percentiles, errors")
     _server_args(load, required=True)
     load.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     load.add_argument("--duration", type=float, default=30.0, help="seconds to run (default 30)")

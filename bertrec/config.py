@@ -457,7 +457,8 @@ class Config:
                         f"{source}: unknown field {section_name}.{key}; "
                         + (f"it was replaced: {replaced}" if replaced else f"known fields: {', '.join(sorted(known))}")
                     )
-                setattr(section, key, _typed(value, _field_types(type(section))[key], f"{source}: {section_name}.{key}"))
+                setattr(section, key,
+                        _typed(value, _field_types(type(section))[key], f"{source}: {section_name}.{key}"))
         config.validate(source)
         return config
 
@@ -482,7 +483,8 @@ class Config:
         """Raises ConfigError naming the first invalid field."""
         checks = [
             (self.data.history_length >= 1, "data.history_length must be >= 1"),
-            (self.data.max_history_items >= self.data.history_length, "data.max_history_items must be >= data.history_length"),
+            (self.data.max_history_items >= self.data.history_length,
+             "data.max_history_items must be >= data.history_length"),
             (0.0 < self.data.eval_fraction < 1.0, "data.eval_fraction must be in (0, 1)"),
             (0.0 < self.data.validation_fraction < 1.0, "data.validation_fraction must be in (0, 1)"),
             (self.data.split in ("time", "random"), "data.split must be 'time' or 'random'"),
@@ -523,7 +525,8 @@ class Config:
             (0 <= self.server.port <= 65535, "server.port must be in 0..65535"),
             (self.server.poll_seconds > 0, "server.poll_seconds must be > 0"),
             (self.server.threads >= 1, "server.threads must be >= 1"),
-            (0 <= self.server.batch_max_size <= self.serve.max_batch_size, "server.batch_max_size must be in 0..serve.max_batch_size"),
+            (0 <= self.server.batch_max_size <= self.serve.max_batch_size,
+             "server.batch_max_size must be in 0..serve.max_batch_size"),
             (self.server.batch_timeout_micros >= 0, "server.batch_timeout_micros must be >= 0"),
             (self.server.batch_threads >= 1, "server.batch_threads must be >= 1"),
             (self.server.timeout_seconds > 0, "server.timeout_seconds must be > 0"),

@@ -70,11 +70,14 @@ class Batcher:
         self._pending: List[_Task] = []
         self._running = 0  # batches being run now
         self._stopped = False
-        self._workers = [threading.Thread(target=self._work, name=f"batch-{i}", daemon=True) for i in range(num_threads)]
+        self._workers = [threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
+                         for i in range(num_threads)]
         for worker in self._workers:
             worker.start()
 
-    def run(self, key: Hashable, fn: Callable[[Arrays], Arrays], inputs: Arrays, deadline: Optional[float] = None) -> Arrays:
+    def run(
+        self, key: Hashable, fn: Callable[[Arrays], Arrays], inputs: Arrays, deadline: Optional[float] = None,
+    ) -> Arrays:
         """``fn(inputs)``, possibly as part of a larger batch; raises what ``fn`` raises,
         or TimeoutError when ``deadline`` (time.monotonic()) passes before it runs."""
         task = _Task(key, fn, inputs, deadline)

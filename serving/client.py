@@ -92,8 +92,8 @@ class ServingClient:
         return self._predict.Predict(request, timeout=timeout or self.timeout)
 
     def recommend(
-        self, histories: Sequence[Sequence[str]], user_ids: Optional[Sequence[str]] = None, signature: str = F.SIGNATURE_DEFAULT,
-        version: Optional[int] = None,
+        self, histories: Sequence[Sequence[str]], user_ids: Optional[Sequence[str]] = None,
+        signature: str = F.SIGNATURE_DEFAULT, version: Optional[int] = None,
     ) -> List[List[Recommendation]]:
         """Ranked items per user (``serving_default``, or ``retrieve`` for the first stage alone)."""
         user_ids = list(user_ids) if user_ids is not None else [""] * len(histories)
@@ -104,8 +104,8 @@ class ServingClient:
         ]
 
     def rank(
-        self, histories: Sequence[Sequence[str]], candidates: Sequence[Sequence[str]], user_ids: Optional[Sequence[str]] = None,
-        version: Optional[int] = None,
+        self, histories: Sequence[Sequence[str]], candidates: Sequence[Sequence[str]],
+        user_ids: Optional[Sequence[str]] = None, version: Optional[int] = None,
     ) -> np.ndarray:
         """Ranking probabilities [users, candidates] of given candidate ids (equal-length
         lists; each user's sum to 1: the chance that each is the user's next pick)."""

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
+
+# isort: split
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the WordPiece/regex-split ops the transform graph uses)
 

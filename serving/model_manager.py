@@ -221,7 +221,8 @@ class ModelManager:
             versions = self._serving[name]
             if version is None:
                 if not versions:
-                    raise predict.ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
+                    raise predict.ServingError(grpc.StatusCode.NOT_FOUND,
+                                               f"Servable not found for request: Latest({name})")
                 return versions[max(versions)]
             if version not in versions:
                 raise predict.ServingError(
@@ -242,6 +243,7 @@ class ModelManager:
             raise predict.ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}")
         if version is not None:
             if version not in known:
-                raise predict.ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {name}")
+                raise predict.ServingError(grpc.StatusCode.NOT_FOUND,
+                                           f"Could not find version {version} of model {name}")
             return {version: known[version]}
         return known

@@ -24,6 +24,8 @@ import sys
 from typing import Dict, List, Set
 
 import bertrec  # noqa: F401  (Keras 2 before TensorFlow)
+
+# isort: split
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.framework import op_def_registry
 
@@ -102,7 +104,8 @@ def main(argv: List[str] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving.ops_audit", description=__doc__.splitlines()[0])
     parser.add_argument("model_dir", help="a SavedModel version directory (the Pusher's serving_model/bertrec/N)")
     parser.add_argument("--tf-serving", default=DEPLOYED_TF_SERVING, choices=sorted(TF_SERVING_TF_TEXT),
-                        help="the TF Serving release that must load the model (default: %(default)s, the deployed image)")
+                        help="the TF Serving release that must load the model "
+                        "(default: %(default)s, the deployed image)")
     args = parser.parse_args(argv)
     try:
         result = audit(args.model_dir)

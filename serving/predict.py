@@ -109,7 +109,8 @@ def _input_arrays(signature_def, request: predict_pb2.PredictRequest) -> Dict[st
 
 def _call(function, signature_def, arrays: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """One call of a signature function: numpy in, numpy out, TF errors as ServingError."""
-    inputs = {name: tf.constant(value, dtype=tf.dtypes.as_dtype(signature_def.inputs[name].dtype)) for name, value in arrays.items()}
+    inputs = {name: tf.constant(value, dtype=tf.dtypes.as_dtype(signature_def.inputs[name].dtype))
+              for name, value in arrays.items()}
     try:
         return {name: value.numpy() for name, value in function(**inputs).items()}
     except tf.errors.OpError as e:
@@ -125,7 +126,9 @@ def _error_message(error: tf.errors.OpError) -> str:
     return message.split("\n\t [[")[0].strip()
 
 
-def run(servable, request: predict_pb2.PredictRequest, batcher=None, deadline: Optional[float] = None) -> predict_pb2.PredictResponse:
+def run(
+    servable, request: predict_pb2.PredictRequest, batcher=None, deadline: Optional[float] = None,
+) -> predict_pb2.PredictResponse:
     """Answers ``request`` with ``servable`` (a loaded version, see model_manager.Servable),
     through ``batcher`` (serving.batching.Batcher) when one is given; a request
     still queued at ``deadline`` (time.monotonic()) is not run."""

@@ -75,7 +75,10 @@ def test_only_same_key_and_trailing_shape_merge():
     inputs = [{"x": np.ones((1, 3))}, {"x": np.ones((1, 4))}, {"x": np.ones((1, 3))}]
     try:
         results = [None] * 3
-        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, batcher.run(("m", i == 2), fn, inputs[i]))) for i in range(3)]
+        threads = [
+            threading.Thread(target=lambda i=i: results.__setitem__(i, batcher.run(("m", i == 2), fn, inputs[i])))
+            for i in range(3)
+        ]
         for t in threads:
             t.start()
         for t in threads:

@@ -8,7 +8,6 @@ import urllib.error
 import grpc
 import pytest
 from google.protobuf import text_format
-from serving_helpers import sample, scrape, write_pki, write_ssl_config
 
 from bertrec import cli
 from bertrec.errors import UserError
@@ -16,6 +15,7 @@ from serving.client import ServingClient
 from serving.server import ModelServer, model_configs
 from serving.tfs_config_protos import SSLConfig
 from serving.tls import channel_credentials, server_credentials
+from serving_helpers import sample, scrape, write_pki, write_ssl_config
 
 MODEL = "bertrec"
 

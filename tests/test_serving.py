@@ -14,9 +14,9 @@ import time
 import grpc
 import numpy as np
 import pytest
-from serving_helpers import sample, scrape, write_pki, write_ssl_config
 
 from conftest import BIN, PROJECT_DIR, run_bertrec, write_config
+from serving_helpers import sample, scrape, write_pki, write_ssl_config
 
 MODEL = "bertrec"
 OK_OR_REJECTED = {"OK", "INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION"}
@@ -139,7 +139,8 @@ def test_answers_match_an_in_process_call_of_the_same_signature(client, pushed, 
         np.testing.assert_allclose([r.score for r in items], local["scores"].numpy()[row], rtol=1e-5)
 
     retrieved = client.recommend(histories[:1], users[:1], signature="retrieve")[0]
-    local_retrieved = model.signatures["retrieve"](user_id=tf.constant(users[:1]), history_item_ids=tf.constant([" ".join(histories[0])]))
+    local_retrieved = model.signatures["retrieve"](user_id=tf.constant(users[:1]),
+                                                   history_item_ids=tf.constant([" ".join(histories[0])]))
     assert [r.item_id for r in retrieved] == [i.decode() for i in local_retrieved["item_ids"].numpy()[0]]
 
     candidates = [item_ids[10:15]]
@@ -215,16 +216,25 @@ def test_bad_requests_get_tf_serving_status_codes(client, server, item_ids):
         "unknown model": (lambda: ServingClient(server.address, "nope").predict(good), "NOT_FOUND", "nope"),
         "unknown version": (lambda: client.predict(good, version=99), "NOT_FOUND", "Specific(bertrec, 99)"),
         "unknown signature": (lambda: client.predict(good, "nope"), "FAILED_PRECONDITION", '"nope" not found'),
-        "missing input": (lambda: client.predict({"user_id": good["user_id"]}), "INVALID_ARGUMENT", "Missing but required: {history_item_ids}"),
+        "missing input": (lambda: client.predict({"user_id": good["user_id"]}),
+                          "INVALID_ARGUMENT", "Missing but required: {history_item_ids}"),
         "extra input": (lambda: client.predict(dict(good, x=np.array([1.0]))), "INVALID_ARGUMENT", "Sent extra: {x}"),
-        "mistyped input": (lambda: client.predict(dict(good, user_id=np.array([7], np.int64))), "INVALID_ARGUMENT", "to be string but int64"),
-        "wrong rank": (lambda: client.predict(dict(good, user_id=np.array([[b"u"]]))), "INVALID_ARGUMENT", "must have shape [?]"),
-        "empty history": (lambda: client.predict(protocol.context_inputs(["u1"], [[]])), "INVALID_ARGUMENT", "history_item_ids is empty"),
-        "oversized text": (lambda: client.predict(protocol.context_inputs(["u1"], [item_ids[:1] * 2000])), "INVALID_ARGUMENT", "longer than 4096 bytes"),
-        "batch too large": (lambda: client.predict(protocol.context_inputs(["u"] * 65, [item_ids[:1]] * 65)), "INVALID_ARGUMENT", "batch size must be 1..64"),
-        "batch mismatch": (lambda: client.predict(dict(good, user_id=np.array([b"a", b"b"], dtype=object))), "INVALID_ARGUMENT", "differ in batch size"),
-        "too many candidates": (lambda: client.rank([item_ids[:1]], [item_ids[:1] * 1001]), "INVALID_ARGUMENT", "1..1000 items"),
-        "unknown candidate": (lambda: client.rank([item_ids[:1]], [["no-such-item"]]), "INVALID_ARGUMENT", "no-such-item"),
+        "mistyped input": (lambda: client.predict(dict(good, user_id=np.array([7], np.int64))),
+                           "INVALID_ARGUMENT", "to be string but int64"),
+        "wrong rank": (lambda: client.predict(dict(good, user_id=np.array([[b"u"]]))),
+                       "INVALID_ARGUMENT", "must have shape [?]"),
+        "empty history": (lambda: client.predict(protocol.context_inputs(["u1"], [[]])),
+                          "INVALID_ARGUMENT", "history_item_ids is empty"),
+        "oversized text": (lambda: client.predict(protocol.context_inputs(["u1"], [item_ids[:1] * 2000])),
+                           "INVALID_ARGUMENT", "longer than 4096 bytes"),
+        "batch too large": (lambda: client.predict(protocol.context_inputs(["u"] * 65, [item_ids[:1]] * 65)),
+                            "INVALID_ARGUMENT", "batch size must be 1..64"),
+        "batch mismatch": (lambda: client.predict(dict(good, user_id=np.array([b"a", b"b"], dtype=object))),
+                           "INVALID_ARGUMENT", "differ in batch size"),
+        "too many candidates": (lambda: client.rank([item_ids[:1]], [item_ids[:1] * 1001]),
+                                "INVALID_ARGUMENT", "1..1000 items"),
+        "unknown candidate": (lambda: client.rank([item_ids[:1]], [["no-such-item"]]),
+                              "INVALID_ARGUMENT", "no-such-item"),
         "expired deadline": (lambda: client.predict(good, timeout=0.001), "DEADLINE_EXCEEDED", ""),
     }
     for name, (call, code, text) in cases.items():
@@ -244,12 +254,14 @@ def _malformed_request(rng, item_ids):
     if rng.random() < 0.2:
         request.model_spec.version.value = rng.choice([0, 1, -5, 2**62])
     for name in rng.sample(["user_id", "history_item_ids", "candidate_ids", "examples", "junk"], rng.randint(0, 4)):
-        proto = tensor_pb2.TensorProto(dtype=rng.choice([types_pb2.DT_STRING, types_pb2.DT_FLOAT, types_pb2.DT_INT64, types_pb2.DT_BOOL, 0, 999]))
+        proto = tensor_pb2.TensorProto(dtype=rng.choice(
+            [types_pb2.DT_STRING, types_pb2.DT_FLOAT, types_pb2.DT_INT64, types_pb2.DT_BOOL, 0, 999]))
         dims = [rng.choice([0, 1, 2, 3, -1, 10**9]) for _ in range(rng.randint(0, 3))]
         proto.tensor_shape.CopyFrom(tensor_shape_pb2.TensorShapeProto(dim=[{"size": d} for d in dims]))
         kind = rng.random()
         if kind < 0.4:
-            proto.string_val.extend(rng.choice([b"", b"\xff\xfe", " ".join(item_ids[:3]).encode(), b"a" * 10000]) for _ in range(rng.randint(0, 4)))
+            proto.string_val.extend(rng.choice([b"", b"\xff\xfe", " ".join(item_ids[:3]).encode(), b"a" * 10000])
+                                    for _ in range(rng.randint(0, 4)))
         elif kind < 0.6:
             proto.float_val.extend(rng.random() for _ in range(rng.randint(0, 4)))
         elif kind < 0.8:
@@ -266,7 +278,8 @@ def test_fuzzed_malformed_requests_never_kill_the_server(client, server, item_id
     rng = random.Random(1234)
     channel = grpc.insecure_channel(server.address)
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    raw = channel.unary_unary("/tensorflow.serving.PredictionService/Predict", request_serializer=None, response_deserializer=None)
+    raw = channel.unary_unary("/tensorflow.serving.PredictionService/Predict",
+                              request_serializer=None, response_deserializer=None)
     codes = {}
     for i in range(300):
         try:
@@ -299,7 +312,8 @@ def test_new_version_is_picked_up_under_load_and_a_half_written_one_is_never_ser
         with ServingClient(server.address, MODEL, timeout=60) as c:
             i = 0
             while not stop.is_set():
-                request = protocol.predict_request(MODEL, protocol.context_inputs(["u"], [histories[i % len(histories)]]))
+                request = protocol.predict_request(
+                    MODEL, protocol.context_inputs(["u"], [histories[i % len(histories)]]))
                 try:
                     versions.append(c.call(request).model_spec.version.value)
                 except grpc.RpcError as e:
@@ -320,7 +334,8 @@ def test_new_version_is_picked_up_under_load_and_a_half_written_one_is_never_ser
         deadline = time.time() + 120
         while time.time() < deadline:
             states = {s["version"]: s for s in client.status()}
-            if states.get(2, {}).get("state") == "AVAILABLE" and states.get(1, {}).get("state") == "END" and states.get(3, {}).get("state") == "END":
+            if (states.get(2, {}).get("state") == "AVAILABLE" and states.get(1, {}).get("state") == "END"
+                    and states.get(3, {}).get("state") == "END"):
                 break
             time.sleep(0.5)
         time.sleep(2)
@@ -343,7 +358,8 @@ def test_new_version_is_picked_up_under_load_and_a_half_written_one_is_never_ser
 
 def test_cli_recommend_status_and_loadtest_against_the_server(server, item_ids, tmp_path, pipeline_run):
     config_path = pipeline_run[0]
-    out = run_bertrec(["recommend", "--server", server.address, "--model-name", MODEL, "--user", "u00001"] + item_ids[:3], config_path)
+    out = run_bertrec(["recommend", "--server", server.address, "--model-name", MODEL, "--user", "u00001"]
+                      + item_ids[:3], config_path)
     lines = out.stdout.strip().splitlines()
     assert lines[0].split()[:3] == ["rank", "item_id", "score"]
     assert len(lines) == 11 and lines[1].split()[0] == "1"
@@ -405,7 +421,8 @@ def test_server_shuts_down_cleanly_on_sigterm(server, client, item_ids):
 
 
 def test_exported_model_uses_only_ops_stock_tf_serving_links(pushed):
-    out = subprocess.run([sys.executable, "-m", "serving.ops_audit", pushed], cwd=PROJECT_DIR, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "serving.ops_audit", pushed], cwd=PROJECT_DIR,
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
     audit = json.loads(out.stdout.strip().splitlines()[-1])
     assert audit["unknown_ops"] == []

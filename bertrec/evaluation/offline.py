@@ -103,7 +103,8 @@ class EvalData:
         interactions = csv_io.read_interactions(os.path.join(data_dir, "interactions.csv"),
                                                 {i["item_id"] for i in items})
         if max_examples:  # the same cap on each held-out split
-            data = dataclasses.replace(config.data, max_eval_examples=max_examples, max_validation_examples=max_examples)
+            data = dataclasses.replace(config.data, max_eval_examples=max_examples,
+                                       max_validation_examples=max_examples)
         else:
             data = config.data
         splits, _, _ = prepare.build_examples(items, interactions, data)
