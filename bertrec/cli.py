@@ -141,16 +141,21 @@ def _serve(config: Config, args) -> None:
         from serving.batching import Batcher
 
         batcher = Batcher(s.batch_max_size, s.batch_timeout_micros / 1e6, s.batch_threads, metrics)
-    server = ModelServer(
-        configs,
-        port=s.port if args.port is None else args.port,
-        threads=s.threads,
-        poll_seconds=s.poll_seconds,
-        batcher=batcher,
-        metrics=metrics,
-        metrics_port=s.metrics_port if args.metrics_port is None else args.metrics_port,
-        ssl_config_file=s.ssl_config_file if args.ssl_config_file is None else args.ssl_config_file,
-    )
+    try:
+        server = ModelServer(
+            configs,
+            port=s.port if args.port is None else args.port,
+            threads=s.threads,
+            poll_seconds=s.poll_seconds,
+            batcher=batcher,
+            metrics=metrics,
+            metrics_port=s.metrics_port if args.metrics_port is None else args.metrics_port,
+            ssl_config_file=s.ssl_config_file if args.ssl_config_file is None else args.ssl_config_file,
+        )
+    except Exception:
+        if batcher is not None:  # its threads are already running
+            batcher.stop()
+        raise
     server.serve_until_signalled()
 
 
@@ -276,7 +281,8 @@ def main(argv=None) -> int:
     ev.add_argument("--split", choices=("test", "validation"), default="test",
                     help="the held-out split to report on (default: test; every choice is tuned on validation)")
     ev.add_argument("--max-examples", type=int, default=0,
-                    help="cap on the examples of each held-out split (default: data.max_eval_examples)")
+                    help="cap on the examples of each held-out split (default: data.max_eval_examples for "
+                         "test, data.max_validation_examples for validation)")
     ev.add_argument("--out", help="JSON report path (default: <work_dir>/evaluation.json)")
     ev.add_argument("--bert-only", action="store_true",
                     help="score the model alone, without fitting the comparison models (faster)")

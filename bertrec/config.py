@@ -488,6 +488,8 @@ class Config:
             (0.0 < self.data.eval_fraction < 1.0, "data.eval_fraction must be in (0, 1)"),
             (0.0 < self.data.validation_fraction < 1.0, "data.validation_fraction must be in (0, 1)"),
             (self.data.split in ("time", "random"), "data.split must be 'time' or 'random'"),
+            *((getattr(self.data, cap) >= 0, f"data.{cap} must be >= 0 (0 = all)")
+              for cap in ("max_train_examples", "max_eval_examples", "max_validation_examples")),
             (self.model.encoder in ("minilm", "tiny"), "model.encoder must be 'minilm' or 'tiny'"),
             (self.model.query_sequence_length >= 8, "model.query_sequence_length must be >= 8"),
             (self.model.item_sequence_length >= 8, "model.item_sequence_length must be >= 8"),

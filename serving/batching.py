@@ -81,11 +81,11 @@ class Batcher:
         """``fn(inputs)``, possibly as part of a larger batch; raises what ``fn`` raises,
         or TimeoutError when ``deadline`` (time.monotonic()) passes before it runs."""
         task = _Task(key, fn, inputs, deadline)
-        if self._metrics is not None and task.rows is not None:
-            self._metrics.request_batched(task.rows)
         with self._cond:
             if self._stopped:
                 raise RuntimeError("the batcher is stopped")
+            if self._metrics is not None and task.rows is not None:
+                self._metrics.request_batched(task.rows)
             # An idle model runs the request at once, in the caller's thread
             # (no hand-off to a worker); it still counts against num_threads.
             inline = not self._pending and self._running < len(self._workers)

@@ -38,7 +38,7 @@ from typing import Optional
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from tensorflow_serving.apis.get_model_status_pb2 import ModelVersionStatus
 
 from bertrec.errors import UserError
@@ -46,8 +46,9 @@ from bertrec.errors import UserError
 #: TF Serving's default path of the Prometheus page (serving/deploy/monitoring.config sets the same).
 METRICS_PATH = "/monitoring/prometheus/metrics"
 
-#: TF Serving's request latency buckets: microseconds, 10 * 1.8**i (about 20 minutes at the top).
-LATENCY_BUCKETS_USEC = tuple(10 * 1.8**i for i in range(32))
+#: TF Serving's request latency buckets (Buckets::Exponential(10, 1.8, 33)): microseconds,
+#: 10 * 1.8**i for i in 0..32, about 25 minutes at the top.
+LATENCY_BUCKETS_USEC = tuple(10 * 1.8**i for i in range(33))
 #: Rows per request or per model call, up to the largest batch a request may carry (serve.max_batch_size).
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -155,10 +156,11 @@ class MetricsHTTPServer:
                 if self.path.split("?", 1)[0] != METRICS_PATH:
                     self.send_error(404, f"metrics are at {METRICS_PATH}")
                     return
-                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-                body = encoder(registry)
+                # Always the text format 0.0.4, as TF Serving serves: for a scraper that asks for
+                # OpenMetrics, prometheus_client would rewrite the names' leading ':' to '_'.
+                body = generate_latest(registry)
                 self.send_response(200)
-                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -211,7 +211,11 @@ class ModelServer:
         except RuntimeError as e:
             raise UserError(f"cannot listen on port {port}: it is in use or not allowed") from e
         self.tls = credentials is not None
-        self._metrics_http = MetricsHTTPServer(self.metrics.registry, metrics_port) if metrics_port else None
+        try:
+            self._metrics_http = MetricsHTTPServer(self.metrics.registry, metrics_port) if metrics_port else None
+        except UserError:
+            self._server.stop(None)  # release the gRPC port bound above
+            raise
 
     @property
     def metrics_port(self) -> Optional[int]:

@@ -17,10 +17,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from serving.metrics import METRICS_PATH
 from serving.tfs_config_protos import SSLConfig
 
+#: What Prometheus 2.x sends when it scrapes (it prefers OpenMetrics).
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+                     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+
 
 def scrape(port: int, path: str = METRICS_PATH) -> dict:
-    """The metrics page over HTTP: {(sample name, frozenset of label items): value}."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+    """The metrics page over HTTP, fetched as Prometheus fetches it:
+    {(sample name, frozenset of label items): value}."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Accept": PROMETHEUS_ACCEPT})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         text = response.read().decode()
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value

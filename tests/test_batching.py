@@ -114,10 +114,10 @@ def test_a_merged_batch_that_fails_is_counted_and_logged_as_a_fallback(caplog):
     from serving.metrics import ServerMetrics
 
     metrics = ServerMetrics()
-    batcher, fn = Batcher(max_batch_size=16, timeout_seconds=0.02, num_threads=1, metrics=metrics), Doubler(delay=0.1)
+    batcher, fn = Batcher(max_batch_size=16, timeout_seconds=0.02, num_threads=1, metrics=metrics), Doubler(delay=0.5)
     try:
         with caplog.at_level("WARNING", logger="bertrec.serving"):
-            # The only batch slot is busy for 0.1 s: the next requests queue and are merged.
+            # The only batch slot is busy for 0.5 s (ample on a loaded machine): the next requests queue and are merged.
             busy = threading.Thread(target=batcher.run, args=("k", fn, {"x": np.ones((1, 2))}))
             busy.start()
             time.sleep(0.02)

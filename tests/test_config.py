@@ -34,6 +34,7 @@ def test_overlay_changes_only_named_fields(tmp_path):
     ({"model": {"ranking_hidden_units": [64, "32"]}}, "model.ranking_hidden_units[1] must be a whole number"),
     ({"pipeline": {"beam_args": "--direct_num_workers=2"}}, "pipeline.beam_args must be a list of strings"),
     ({"model": {"encoder": "gpt"}}, "model.encoder"),
+    ({"data": {"max_validation_examples": -1}}, "data.max_validation_examples must be >= 0 (0 = all)"),
     ({"serve": {"top_k": 50, "retrieve_k": 10}}, "serve.top_k"),
     ({"pipeline": {"name": "Bad_Name"}}, "pipeline.name"),
 ])

@@ -53,3 +53,19 @@ def test_an_earlier_test_item_ranked_first_does_not_count_against_the_target(tmp
     ranks = dict(zip(zip(held.targets.tolist(), held.requests.times.tolist()), offline.ranks_of(scores, held)))
     assert ranks[(5, 101)] == 0  # i4 (taken at 100) is out of the ranking
     assert ranks[(4, 100)] == 0 and ranks[(4, 102)] == 0
+
+
+def test_items_of_examples_the_cap_left_out_are_still_excluded(tmp_path):
+    """The cap samples which examples are scored, not what the user did: an earlier test
+    interaction that is not itself a scored example is excluded all the same."""
+    rows = ([{"user_id": "u1", "item_id": f"i{n}", "rating": 5, "timestamp": 10 + n} for n in range(4)]
+            + [{"user_id": "u2", "item_id": f"i{n}", "rating": 5, "timestamp": 20 + n} for n in range(8)]
+            + [{"user_id": "u1", "item_id": f"i{4 + n}", "rating": 5, "timestamp": 100 + n} for n in range(4)])
+    csv_io.write_rows(os.path.join(tmp_path, "items.csv"), csv_io.ITEM_COLUMNS, ITEMS)
+    csv_io.write_rows(os.path.join(tmp_path, "interactions.csv"), csv_io.INTERACTION_COLUMNS, rows)
+    config = Config.from_dict({"data": {"data_dir": str(tmp_path), "eval_fraction": 0.25, "max_eval_examples": 2}})
+    held = offline.EvalData(config).held_out["test"]
+    # An even sample of two of the four test interactions: i4 at 100 and i6 at 102.
+    assert sorted(zip(held.targets.tolist(), held.requests.times.tolist())) == [(4, 100), (6, 102)]
+    excluded = dict(zip(held.targets.tolist(), (set(x.tolist()) for x in held.excluded)))
+    assert {4, 5} <= excluded[6] and 7 not in excluded[6]  # i5 (101, not scored) too; i7 is later

@@ -31,6 +31,7 @@ model's difference to EASE and to the best other baseline.
 """
 from __future__ import annotations
 
+import bisect
 import collections
 import dataclasses
 import json
@@ -140,15 +141,19 @@ class EvalData:
                 times=np.array([e[F.TIMESTAMP] for e in rows], dtype=np.int64),
             )
             targets = np.array([item_row[e[F.ITEM_ID]] for e in rows], dtype=np.int64)
-            # All of the split's interactions, not only the examples kept (max_eval_examples samples them).
+            # All of the split's interactions, not only the examples kept (the caps sample them),
+            # per user in time order.
             period = collections.defaultdict(list)
             for r in interactions:
                 if split_of[r["_row"]] == split:
                     period[user_row[r["user_id"]]].append((r["timestamp"], item_row[r["item_id"]]))
+            times_of = {user: [t for t, _ in sorted(events)] for user, events in period.items()}
+            items_of = {user: np.array([i for _, i in sorted(events)], np.int64) for user, events in period.items()}
             excluded = []
             for user, time_, context, target in zip(requests.users, requests.times, requests.contexts, targets):
-                earlier = [item for t, item in period[user] if t < time_ and item != target]
-                excluded.append(np.union1d(context, np.array(earlier, dtype=np.int64)))
+                # Strictly earlier, as a history is: an interaction at the request's own time is not before it.
+                earlier = items_of.get(user, np.zeros(0, np.int64))[: bisect.bisect_left(times_of.get(user, []), time_)]
+                excluded.append(np.union1d(context, earlier[earlier != target]))
             return HeldOut(rows, requests, targets, excluded)
 
         self.held_out = {name: held_out(splits[split], split) for name, split in REPORT_SPLITS.items()}
