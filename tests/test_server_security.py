@@ -2,6 +2,7 @@
 server on loopback (in this process, serving an empty model directory: the
 handshake, the page and the refusals need no model; tests/test_serving.py serves
 a real one over TLS and scrapes its metrics after real predictions)."""
+import contextlib
 import socket
 import urllib.error
 
@@ -118,11 +119,17 @@ def test_bad_client_certificate_files_are_refused(pki, tmp_path, files, message)
     assert message in str(e.value)
 
 
-def test_a_port_in_use_is_refused_even_by_another_grpc_server(running, tmp_path):
+@contextlib.contextmanager
+def _taken_port():
+    """A port some other socket is listening on, for the duration of the block."""
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
-        port = taken.getsockname()[1]
+        yield taken.getsockname()[1]
+
+
+def test_a_port_in_use_is_refused_even_by_another_grpc_server(running, tmp_path):
+    with _taken_port() as port:
         with pytest.raises(UserError, match=f"cannot listen on port {port}"):
             _server(tmp_path, port)
     # gRPC's default SO_REUSEPORT would let a second server share a live server's port.
@@ -132,10 +139,7 @@ def test_a_port_in_use_is_refused_even_by_another_grpc_server(running, tmp_path)
 
 
 def test_a_metrics_port_in_use_is_refused(running, tmp_path):
-    with socket.socket() as taken:
-        taken.bind(("0.0.0.0", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with _taken_port() as port:
         with pytest.raises(UserError, match=f"cannot serve metrics on port {port}: Address already in use"):
             _server(tmp_path, metrics_port=port)
 

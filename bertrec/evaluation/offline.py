@@ -147,12 +147,13 @@ class EvalData:
             for r in interactions:
                 if split_of[r["_row"]] == split:
                     period[user_row[r["user_id"]]].append((r["timestamp"], item_row[r["item_id"]]))
-            times_of = {user: [t for t, _ in sorted(events)] for user, events in period.items()}
-            items_of = {user: np.array([i for _, i in sorted(events)], np.int64) for user, events in period.items()}
+            for events in period.values():
+                events.sort()
             excluded = []
             for user, time_, context, target in zip(requests.users, requests.times, requests.contexts, targets):
+                events = period.get(user, [])
                 # Strictly earlier, as a history is: an interaction at the request's own time is not before it.
-                earlier = items_of.get(user, np.zeros(0, np.int64))[: bisect.bisect_left(times_of.get(user, []), time_)]
+                earlier = np.array([i for _, i in events[: bisect.bisect_left(events, (time_,))]], np.int64)
                 excluded.append(np.union1d(context, earlier[earlier != target]))
             return HeldOut(rows, requests, targets, excluded)
 
