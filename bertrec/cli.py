@@ -122,6 +122,15 @@ def _evaluate(config: Config, args) -> None:
     print(f"report written to {offline.write(report, out)}")
 
 
+def _index(config: Config, args) -> None:
+    import json
+
+    from trainer.catalogue_refresh import refresh
+
+    summary = refresh(config, args.items, args.unavailable, args.model)
+    print(json.dumps(summary))
+
+
 def _serve(config: Config, args) -> None:
     import logging
 
@@ -287,6 +296,15 @@ def main(argv=None) -> int:
     ev.add_argument("--bert-only", action="store_true",
                     help="score the model alone, without fitting the comparison models (faster)")
     ev.set_defaults(func=_evaluate)
+    idx = sub.add_parser("index", help="push a new version of a pushed model with a new catalogue or availability, "
+                                       "without retraining (new items embedded by its item tower)")
+    idx.add_argument("--items", help="the whole catalogue now, in items.csv format: new items are added, changed ones "
+                                     "re-embedded, missing ones withdrawn (never returned)")
+    idx.add_argument("--unavailable", help="item ids, one per line, not to return (out of stock, blocked); replaces "
+                                           "the previous list (an empty file clears it; without it the list stands)")
+    idx.add_argument("--model", help="the version to start from (default: the newest pushed); the new version is "
+                                     "pushed beside it")
+    idx.set_defaults(func=_index)
     srv = sub.add_parser("serve", help="serve the pushed models over TF Serving's gRPC API (what `make serve` runs)")
     srv.add_argument("--port", type=int, help="gRPC port (default: server.port; 0 picks a free one)")
     srv.add_argument("--model-name", help="model name clients use (default: server.model_name, else pipeline.name)")

@@ -357,6 +357,72 @@ def test_new_version_is_picked_up_under_load_and_a_half_written_one_is_never_ser
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+def test_items_added_by_bertrec_index_are_served_under_load_without_a_failed_request(
+    client, server, item_ids, pipeline_run, tmp_path
+):
+    import csv
+
+    from serving import protocol
+    from serving.client import ServingClient
+    from serving.loadtest import random_histories
+    from serving.model_versions import latest_version_dir
+
+    with open(os.path.join(pipeline_run[1].paths().data_dir, "items.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows += [{**rows[i], "item_id": f"fresh-{i}", "title": f"Fresh arrival {i}"} for i in range(20)]
+    items_path = tmp_path / "items.csv"
+    with open(items_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(grpc.RpcError) as e:  # not in the catalogue yet
+        client.rank([item_ids[:2]], [["fresh-0", item_ids[3]]])
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    before = latest_version_dir(server.base_path)
+    histories = random_histories(item_ids, 200, 5, seed=2)
+    stop = threading.Event()
+    errors, versions = [], []
+
+    def keep_asking():
+        with ServingClient(server.address, MODEL, timeout=60) as c:
+            i = 0
+            while not stop.is_set():
+                request = protocol.predict_request(
+                    MODEL, protocol.context_inputs(["u"], [histories[i % len(histories)]]))
+                try:
+                    versions.append(c.call(request).model_spec.version.value)
+                except grpc.RpcError as e:
+                    errors.append(f"{e.code().name}: {e.details()}")
+                i += 1
+
+    threads = [threading.Thread(target=keep_asking) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        started = time.time()
+        out = run_bertrec(["index", "--items", str(items_path), "--model", before], pipeline_run[0])
+        new_version = json.loads(out.stdout.strip().splitlines()[-1])["version"]
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            states = {s["version"]: s["state"] for s in client.status()}
+            if states.get(new_version) == "AVAILABLE":
+                break
+            time.sleep(0.5)
+        live = time.time() - started
+        time.sleep(1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:5]
+    assert versions[-1] == new_version and int(os.path.basename(before)) in versions
+    assert live < 300, f"new items took {live:.0f}s to go live"
+    scores = client.rank([item_ids[:2]], [["fresh-0", item_ids[3]]])[0]
+    assert scores[0] > 0 and abs(scores.sum() - 1.0) < 1e-5
+    served = {r.item_id for row in client.recommend(histories[:40], signature="retrieve") for r in row}
+    assert any(i.startswith("fresh-") for i in served)
+
+
 def test_cli_recommend_status_and_loadtest_against_the_server(server, item_ids, tmp_path, pipeline_run):
     config_path = pipeline_run[0]
     out = run_bertrec(["recommend", "--server", server.address, "--model-name", MODEL, "--user", "u00001"]

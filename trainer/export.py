@@ -55,7 +55,7 @@ import tensorflow as tf
 from bertrec import features as F
 from bertrec.config import Config
 from serving import warmup
-from trainer import history, score_terms
+from trainer import catalogue_kit, history, score_terms
 from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_INDEX, HISTORY_MASK
 from trainer.reranker import features as reranker_features
 
@@ -96,6 +96,11 @@ class RecommenderServer(tf.Module):
         self.item_released = tf.constant(catalogue["released"], dtype=tf.int64)
         self.item_embeddings = tf.Variable(catalogue["embeddings"], trainable=False, name="item_embeddings")
         self.item_priors = tf.Variable(catalogue["priors"], trainable=False, name="item_priors")
+        # Unavailable items (withdrawn, out of stock, blocked: ``bertrec index``) are
+        # never returned; they stay in the catalogue, so histories still read them.
+        available = catalogue.get("available")
+        self.item_available = tf.Variable(np.ones(n, dtype=bool) if available is None else available,
+                                          trainable=False, name="item_available")
         # What the sequence query tower reads per history item (``trainer.catalogue_cache``).
         self.item_history_embeddings = (
             tf.Variable(catalogue["history_embeddings"], trainable=False, name="item_history_embeddings")
@@ -221,9 +226,10 @@ class RecommenderServer(tf.Module):
         )
         return self._top(scores, excluded > 0, k)
 
-    @staticmethod
-    def _top(scores: tf.Tensor, excluded: tf.Tensor, k: int):
-        """Top-k scores and catalogue rows of scores [B, N], where ``excluded`` [B, N] is False."""
+    def _top(self, scores: tf.Tensor, excluded: tf.Tensor, k: int):
+        """Top-k scores and catalogue rows of scores [B, N], where ``excluded`` [B, N]
+        is False and the item is available."""
+        excluded = tf.logical_or(excluded, tf.logical_not(self.item_available)[tf.newaxis, :])
         top = tf.math.top_k(tf.where(excluded, tf.fill(tf.shape(scores), -np.inf), scores), k=k)
         return top.values, tf.cast(top.indices, tf.int64)
 
@@ -310,7 +316,10 @@ class RecommenderServer(tf.Module):
         checks += self._check_candidates(candidate_ids, rows, tf.size(user_id))
         with tf.control_dependencies(checks):
             context = self._context(user_id, history_item_ids)
-            return {F.OUT_SCORES: tf.nn.softmax(self._rank(context, rows), axis=-1)}
+            available = tf.gather(self.item_available, rows)
+            logits = tf.where(available, self._rank(context, rows), -np.inf)
+            # Unavailable candidates get 0 (also when none is available: softmax would give NaN).
+            return {F.OUT_SCORES: tf.where(available, tf.nn.softmax(logits, axis=-1), 0.0)}
 
     # -- offline evaluation hooks (saved functions, not serving signatures) ----------
     @tf.function(input_signature=[
@@ -385,10 +394,13 @@ class RecommenderServer(tf.Module):
 TRAINING_SUMMARY = "training.json"
 
 
-def export(server: RecommenderServer, path: str, config: Config, training_summary: dict) -> None:
+def export(server: RecommenderServer, path: str, config: Config, training_summary: dict,
+           kit: catalogue_kit.Kit) -> None:
     """Saves the server as a SavedModel with its signatures, TF Serving warm-up
-    requests built from its catalogue and the training summary (``assets.extra/``)."""
+    requests built from its catalogue, the training summary and the catalogue
+    ``kit`` that ``bertrec index`` refreshes the catalogue from (``assets.extra/``)."""
     tf.saved_model.save(server, path, signatures=server.signatures())
+    kit.write(path)
     item_ids = [i.decode() for i in server.item_ids.numpy()]
     warmup.write(path, warmup.build(item_ids, config.serve.max_batch_size, config.serve.max_candidates))
     with tf.io.gfile.GFile(os.path.join(path, "assets.extra", TRAINING_SUMMARY), "w") as f:

@@ -186,6 +186,13 @@ class ItemItem(score_terms.ScoreTerm):
         self.scale.assign(chosen["scale"])
         return search.term, chosen
 
+    def extended(self, added: int) -> "ItemItem":
+        """New items have no training interactions: no weights from or to them."""
+        columns, weights = self.columns.numpy(), self.weights.numpy()
+        return ItemItem(np.concatenate([columns, np.zeros((added, columns.shape[1]), np.int64)]),
+                        np.concatenate([weights, np.zeros((added, weights.shape[1]), np.float32)]),
+                        float(self.scale.numpy()))
+
     def prepare(self, requests: score_terms.Requests) -> tf.Tensor:
         return self.scale * history_scores(self.columns, self.weights, requests.history_rows)
 

@@ -99,6 +99,12 @@ class ScoreTerm(tf.Module):
         """The term [B, M] of catalogue ``rows`` [B, M] (None: every item, M = N)."""
         raise NotImplementedError
 
+    def extended(self, added: int) -> "ScoreTerm":
+        """This term over the catalogue with ``added`` new rows at its end (a
+        catalogue refresh: ``trainer.catalogue_refresh``); new rows get what a
+        cold-start item gets. The default suits terms with no per-item state."""
+        return self
+
 
 class ScoreTerms(tf.Module):
     """Score terms summed, over a catalogue (item ``embeddings`` [N, D] or None,

@@ -31,7 +31,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from bertrec import features as F
 from bertrec.config import SPLIT_SUMMARY_KEY, Config
 from bertrec.data.prepare import prepared_split_fingerprint
-from trainer import distribution, export, inputs, priors, reranker, score_terms, validation
+from trainer import catalogue_kit, distribution, export, inputs, priors, reranker, score_terms, validation
 from trainer.catalogue_cache import CatalogueCache
 from trainer.model import Recommender
 from trainer.schedule import WarmupLinearDecay
@@ -278,5 +278,14 @@ def run_fn(fn_args: FnArgs) -> None:
         train_rows, holdout_rows = (np.searchsorted(rows, part) for part in rerank_rows)
         summary["reranker"] = fit_reranker(server, cache, read, train_rows, holdout_rows, catalogue["ids"], config)
         summary["reranker"]["seconds"] = round(time.time() - start, 1)
-    export.export(server, fn_args.serving_model_dir, config, summary)
+    kit = catalogue_kit.Kit(
+        config.to_dict(), num_users, item_counts, [term.name for term in server.score_terms.terms],
+        server.reranker is not None,
+        {"ids": catalogue["ids"], "titles": catalogue["titles"], "vocab_index": catalogue["vocab_index"],
+         "released": catalogue["released"], "withdrawn": np.zeros(len(catalogue["ids"]), dtype=bool),
+         "unavailable": np.zeros(len(catalogue["ids"]), dtype=bool),
+         "digests": catalogue_kit.item_digests(catalogue["titles"], catalogue["tokens"], catalogue["released"])},
+        fn_args.transform_output,
+    )
+    export.export(server, fn_args.serving_model_dir, config, summary, kit)
     logging.info("bertrec: exported the serving model to %s", fn_args.serving_model_dir)
