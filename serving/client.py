@@ -108,7 +108,8 @@ class ServingClient:
         user_ids: Optional[Sequence[str]] = None, version: Optional[int] = None,
     ) -> np.ndarray:
         """Ranking probabilities [users, candidates] of given candidate ids (equal-length
-        lists; each user's sum to 1: the chance that each is the user's next pick)."""
+        lists; each user's sum to 1 over the available ones: the chance that each is the
+        user's next pick; an unavailable candidate gets 0)."""
         user_ids = list(user_ids) if user_ids is not None else [""] * len(histories)
         inputs = protocol.context_inputs(user_ids, histories)
         inputs[F.CANDIDATE_IDS] = np.array([[c.encode() for c in row] for row in candidates], dtype=object)

@@ -91,13 +91,14 @@ def run_load(
     timeout: float = 30.0,
     version: Optional[int] = None,
     credentials: Optional[grpc.ChannelCredentials] = None,
+    stop: Optional[threading.Event] = None,
 ) -> LoadReport:
-    """Drives ``address`` until ``duration`` seconds pass or ``total_requests`` were sent
-    (over TLS with ``credentials``, see serving.tls.channel_credentials)."""
+    """Drives ``address`` until ``duration`` seconds pass, ``total_requests`` were sent
+    or ``stop`` is set (over TLS with ``credentials``, see serving.tls.channel_credentials)."""
     if not histories:
         raise UserError("no histories to send")
-    if duration is None and total_requests is None:
-        raise UserError("give a duration or a request count")
+    if duration is None and total_requests is None and stop is None:
+        raise UserError("give a duration, a request count or a stop event")
     lock = threading.Lock()
     latencies: List[float] = []
     errors: Counter = Counter()
@@ -109,6 +110,8 @@ def run_load(
             if total_requests is not None and issued[0] >= total_requests:
                 return None
             if deadline is not None and time.monotonic() >= deadline:
+                return None
+            if stop is not None and stop.is_set():
                 return None
             issued[0] += 1
             return issued[0]

@@ -29,7 +29,11 @@ Signatures (batch dimension first; clients send what they have):
     fitted score terms, ``trainer/score_terms.py``).
 ``rank(user_id, history_item_ids, candidate_ids: string[B, C])``
     -> ``scores: float[B, C]`` (ranking probability: softmax over the given
-    candidates of the ranking logits).
+    candidates of the ranking logits; 0 for an unavailable candidate).
+
+Items marked unavailable or withdrawn (``item_available``, set by ``bertrec
+index``: ``trainer/catalogue_refresh.py``) are never retrieved or returned;
+they stay in the catalogue, so histories still read them.
 ``evaluate(examples: string[B])`` serialized raw tf.Examples (what TFMA feeds)
     -> per example: ``retrieval_hit`` (target item among the top ``recall_k``
     retrieved), ``ranked_hit`` (among the final ``top_k``), ``ranked_ndcg`` and
