@@ -16,7 +16,7 @@ export TF_USE_LEGACY_KERAS := 1
 PYTHON310 = $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
   "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: help setup run test test-fast lint serve bench bench-train bench-quality bench-index clean
+.PHONY: help setup run test test-fast lint serve bench bench-train bench-quality bench-index bench-scale clean
 
 help:
 	@echo "make run    set up, run the whole TFX pipeline on the built-in data, push a model"
@@ -28,6 +28,7 @@ help:
 	@echo "make bench-train  training throughput: today's step vs the cached / sequence / bfloat16 steps"
 	@echo "make bench-quality  quality vs training time vs model size for the model's cost knobs"
 	@echo "make bench-index  1,000 new items live through gRPC under load with bertrec index (after make run)"
+	@echo "make bench-scale  10k / 100k / 1M-item catalogues: index build, size, memory, latency, recall (after make run)"
 	@echo "make clean  remove runs/ (pipeline outputs, metadata, pushed models)"
 
 setup: $(STAMP)
@@ -74,6 +75,9 @@ bench-quality: setup
 
 bench-index: setup
 	$(VENV)/bin/python benchmarks/index_bench.py
+
+bench-scale: setup
+	$(VENV)/bin/python benchmarks/scale_bench.py
 
 clean:
 	rm -rf runs

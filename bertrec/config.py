@@ -253,6 +253,17 @@ class ServeConfig:
     max_candidates: int = 1000
     #: Longest ``user_id`` or ``history_item_ids`` string, in bytes.
     max_input_bytes: int = 4096
+    #: How serving retrieves over the catalogue: "exact" scores every item (one
+    #: matrix product; fast enough to some 100,000 items on 2 cores) or
+    #: "partitioned", an approximate index of stock TF ops that scores the items of
+    #: the ``index_probe`` k-means partitions nearest the query
+    #: (``trainer/partitioned_index.py``; measured by ``make bench-scale``).
+    #: Offline evaluation always scores every item.
+    index: str = "exact"
+    #: Partitions of the "partitioned" index (0: about sqrt(catalogue items)).
+    index_partitions: int = 0
+    #: Partitions scored per request by the "partitioned" index: more is slower and misses less.
+    index_probe: int = 16
 
 
 @dataclasses.dataclass
@@ -524,6 +535,9 @@ class Config:
             (self.serve.max_batch_size >= 1, "serve.max_batch_size must be >= 1"),
             (self.serve.max_candidates >= 1, "serve.max_candidates must be >= 1"),
             (self.serve.max_input_bytes >= 16, "serve.max_input_bytes must be >= 16"),
+            (self.serve.index in ("exact", "partitioned"), "serve.index must be 'exact' or 'partitioned'"),
+            (self.serve.index_partitions >= 0, "serve.index_partitions must be >= 0"),
+            (self.serve.index_probe >= 1, "serve.index_probe must be >= 1"),
             (0 <= self.server.port <= 65535, "server.port must be in 0..65535"),
             (self.server.poll_seconds > 0, "server.poll_seconds must be > 0"),
             (self.server.threads >= 1, "server.threads must be >= 1"),

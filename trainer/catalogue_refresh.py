@@ -130,7 +130,7 @@ def transform_items(layer, items: List[dict]) -> Dict[str, np.ndarray]:
     return transformed
 
 
-def _embed(function: Callable, tokens: np.ndarray, vocab_index: np.ndarray) -> np.ndarray:
+def embed(function: Callable, tokens: np.ndarray, vocab_index: np.ndarray) -> np.ndarray:
     """``function(tokens, vocab_index)`` over batches, as numpy [N, D]."""
     if len(tokens) == 0:
         return np.zeros((0, 0), np.float32)
@@ -153,6 +153,46 @@ def _empty_terms(names: List[str], shapes: Dict[str, list]) -> List[score_terms.
         else:
             raise UserError(f"the model exports a score term this bertrec does not know: {name!r}")
     return terms
+
+
+def _checkpoint(source: str) -> str:
+    return os.path.join(source, "variables", "variables")
+
+
+def stored_catalogue(source: str) -> Dict[str, np.ndarray]:
+    """The catalogue arrays the exported model at ``source`` holds: ``item_embeddings``,
+    ``item_priors`` and (sequence query tower) ``item_history_embeddings``."""
+    reader = tf.train.load_checkpoint(_checkpoint(source))
+    return {name: reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")
+            for name in ("item_embeddings", "item_priors", "item_history_embeddings")
+            if reader.has_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")}
+
+
+def new_model(kit: catalogue_kit.Kit, train_config: Config) -> Recommender:
+    """The kit's model as training built it, before its weights are restored
+    (the encoder as shipped)."""
+    tf.keras.utils.set_random_seed(train_config.train.seed)
+    return Recommender(train_config, kit.num_users, kit.item_counts)
+
+
+def restore(model: Recommender, kit: catalogue_kit.Kit, source: str, train_config: Config):
+    """Restores ``model``, the exported score terms and the re-ranker (when used)
+    from the exported model at ``source``: (terms, re-ranker or None, the
+    checkpoint status; its ``assert_existing_objects_matched`` holds once every
+    layer is built)."""
+    reader = tf.train.load_checkpoint(_checkpoint(source))
+    terms = _empty_terms(kit.term_names, reader.get_variable_to_shape_map())
+    holder = tf.Module()
+    holder.terms = terms
+    objects = {"model": model, "score_terms": holder}
+    ranker = None
+    if kit.reranker:
+        ranker = reranker.Reranker(len(reranker.FEATURE_NAMES) + len(terms), train_config.model.reranker_hidden_units,
+                                   name="reranker")
+        objects["reranker"] = ranker
+    # The SavedModel also holds what serving needs no more (optimizer slots): partial by design.
+    status = tf.train.Checkpoint(**objects).read(_checkpoint(source)).expect_partial()
+    return terms, ranker, status
 
 
 def _check_close(what: str, actual: np.ndarray, expected: np.ndarray) -> float:
@@ -213,13 +253,8 @@ def _refresh(kit: catalogue_kit.Kit, source: str, items_path: Optional[str],
     unavailable = (read_id_list(unavailable_path, {item: r for r, item in enumerate(all_ids)})
                    if unavailable_path else None)
 
-    prefix = os.path.join(source, "variables", "variables")
-    reader = tf.train.load_checkpoint(prefix)
-    stored = {name: reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")
-              for name in ("item_embeddings", "item_priors", "item_history_embeddings")
-              if reader.has_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")}
-    tf.keras.utils.set_random_seed(train_config.train.seed)
-    model = Recommender(train_config, kit.num_users, kit.item_counts)
+    stored = stored_catalogue(source)
+    model = new_model(kit, train_config)
     # What the items to embed are, and a few unchanged ones to check the rebuild on.
     old_row = {item: r for r, item in enumerate(old_ids)}
     check = changes.unchanged[:: max(1, len(changes.unchanged) // CHECK_ITEMS)][:CHECK_ITEMS] if new else []
@@ -229,21 +264,11 @@ def _refresh(kit: catalogue_kit.Kit, source: str, items_path: Optional[str],
     encoder = model.candidate_tower.encoder
     start = time.time()
     # The sequence tower reads the encoder's embedding as shipped: computed before the weights are restored.
-    shipped = (_embed(lambda t, _: encoder(t, training=False), tokens, index)
+    shipped = (embed(lambda t, _: encoder(t, training=False), tokens, index)
                if model.reads_history_sequence else None)
 
-    terms = _empty_terms(kit.term_names, reader.get_variable_to_shape_map())
-    holder = tf.Module()
-    holder.terms = terms
-    objects = {"model": model, "score_terms": holder}
-    ranker = None
-    if kit.reranker:
-        ranker = reranker.Reranker(len(reranker.FEATURE_NAMES) + len(terms), train_config.model.reranker_hidden_units,
-                                   name="reranker")
-        objects["reranker"] = ranker
-    # The SavedModel also holds what serving needs no more (optimizer slots): partial by design.
-    status = tf.train.Checkpoint(**objects).read(prefix).expect_partial()
-    embeddings = _embed(lambda t, i: model.candidate_tower(t, i, training=False), tokens, index)
+    terms, ranker, status = restore(model, kit, source, train_config)
+    embeddings = embed(lambda t, i: model.candidate_tower(t, i, training=False), tokens, index)
     if len(embed_rows):
         seconds = time.time() - start
         log(f"embedded {len(embed_rows) - len(check)} new or edited items and {len(check)} unchanged ones (to check "

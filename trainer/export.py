@@ -59,7 +59,7 @@ import tensorflow as tf
 from bertrec import features as F
 from bertrec.config import Config
 from serving import warmup
-from trainer import catalogue_kit, history, score_terms
+from trainer import catalogue_kit, history, partitioned_index, score_terms
 from trainer.inputs import HISTORY_EMBEDDINGS, HISTORY_INDEX, HISTORY_MASK
 from trainer.reranker import features as reranker_features
 
@@ -116,6 +116,15 @@ class RecommenderServer(tf.Module):
             [] if terms is None else terms.active().terms, self.item_embeddings, self.item_released,
             config.data.max_history_items,
         )
+        self._index = config.serve.index
+        if self._index == "partitioned":
+            centroids, members = partitioned_index.build(
+                catalogue["embeddings"], catalogue["priors"], config.model.temperature,
+                partitioned_index.partitions_for(n, config.serve.index_partitions), config.train.seed)
+            self.index_centroids = tf.Variable(centroids, trainable=False, name="index_centroids")
+            self.index_members = tf.Variable(members, trainable=False, name="index_members")
+            # Enough partitions to fill a retrieved list.
+            self._probe = min(len(centroids), max(config.serve.index_probe, -(-self._retrieve_k // members.shape[1])))
         self.item_row = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(self.item_ids, tf.range(n, dtype=tf.int64)), default_value=-1
         )
@@ -220,7 +229,10 @@ class RecommenderServer(tf.Module):
         return scores + self.score_terms.scores(context.terms)
 
     def _retrieve(self, context: Context, k: int):
-        """Top-k retrieval scores and catalogue rows over the whole catalogue, history rows masked."""
+        """Top-k retrieval scores and catalogue rows over the whole catalogue (or
+        the partitions the index probes), history rows masked."""
+        if self._index == "partitioned":
+            return self._retrieve_partitioned(context, k)
         scores = self._catalogue_scores(context)
         history = context.history_rows
         excluded = tf.scatter_nd(
@@ -229,6 +241,23 @@ class RecommenderServer(tf.Module):
             tf.shape(scores, out_type=tf.int64),
         )
         return self._top(scores, excluded > 0, k)
+
+    def _retrieve_partitioned(self, context: Context, k: int):
+        """Top-k retrieval scores and catalogue rows among the items of the
+        ``serve.index_probe`` partitions nearest each query (``trainer.partitioned_index``)."""
+        query = tf.concat([context.query, tf.ones_like(context.query[:, :1])], axis=1)  # [query, 1]
+        probed = tf.math.top_k(tf.matmul(query, self.index_centroids, transpose_b=True), k=self._probe).indices
+        rows = tf.reshape(tf.gather(self.index_members, probed), [tf.shape(probed)[0], -1])  # [B, probe x width]
+        padding = rows < 0
+        rows = tf.where(padding, tf.zeros_like(rows), rows)
+        scores = self.model.candidate_scores(context.query, tf.gather(self.item_embeddings, rows),
+                                             tf.gather(self.item_priors, rows))
+        scores += self.score_terms.scores(context.terms, rows)
+        history = context.history_rows.to_tensor(-1)
+        in_history = tf.reduce_any(tf.equal(rows[:, :, tf.newaxis], history[:, tf.newaxis, :]), axis=-1)
+        excluded = padding | in_history | tf.logical_not(tf.gather(self.item_available, rows))
+        top = tf.math.top_k(tf.where(excluded, tf.fill(tf.shape(scores), -np.inf), scores), k=k)
+        return top.values, tf.gather(rows, top.indices, batch_dims=1)
 
     def _top(self, scores: tf.Tensor, excluded: tf.Tensor, k: int):
         """Top-k scores and catalogue rows of scores [B, N], where ``excluded`` [B, N]
