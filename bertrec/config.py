@@ -264,6 +264,10 @@ class ServeConfig:
     index_partitions: int = 0
     #: Partitions scored per request by the "partitioned" index: more is slower and misses less.
     index_probe: int = 16
+    #: How much partitions group items by popularity prior as well as by embedding
+    #: (``trainer/partitioned_index.py``): 1 weighs the prior as retrieval does;
+    #: higher suits models whose ranking the prior moves as much as the cosine.
+    index_prior_weight: float = 16.0
 
 
 @dataclasses.dataclass
@@ -538,6 +542,7 @@ class Config:
             (self.serve.index in ("exact", "partitioned"), "serve.index must be 'exact' or 'partitioned'"),
             (self.serve.index_partitions >= 0, "serve.index_partitions must be >= 0"),
             (self.serve.index_probe >= 1, "serve.index_probe must be >= 1"),
+            (self.serve.index_prior_weight > 0, "serve.index_prior_weight must be > 0"),
             (0 <= self.server.port <= 65535, "server.port must be in 0..65535"),
             (self.server.poll_seconds > 0, "server.poll_seconds must be > 0"),
             (self.server.threads >= 1, "server.threads must be >= 1"),

@@ -120,7 +120,8 @@ class RecommenderServer(tf.Module):
         if self._index == "partitioned":
             centroids, members = partitioned_index.build(
                 catalogue["embeddings"], catalogue["priors"], config.model.temperature,
-                partitioned_index.partitions_for(n, config.serve.index_partitions), config.train.seed)
+                partitioned_index.partitions_for(n, config.serve.index_partitions), config.serve.index_prior_weight,
+                config.train.seed)
             self.index_centroids = tf.Variable(centroids, trainable=False, name="index_centroids")
             self.index_members = tf.Variable(members, trainable=False, name="index_members")
             # Enough partitions to fill a retrieved list.

@@ -10,9 +10,16 @@ centroid, so no probe costs more than that.
 
 Retrieval ranks by ``cosine / temperature + prior``, an inner product of
 ``[query, 1]`` with ``[embedding, temperature * prior]`` (times 1 /
-temperature), so k-means runs on those augmented item vectors and partitions
-are probed by their centroids' inner product with ``[query, 1]``: popular
-items a little further from the query are found as they are ranked.
+temperature), so partitions are probed by their centroids' inner product with
+``[query, 1]``, the score a partition's average item gets. k-means runs on
+those augmented vectors with the prior's coordinate weighted
+(``serve.index_prior_weight``), so that a partition's items have similar
+priors as well as similar embeddings: where the prior moves the ranking as much
+as the cosine does (it does in bertrec's models), partitions by embedding alone
+mix popular and obscure items, and a query then needs most partitions to find
+the popular ones. On the built-in model's catalogue grown to 100,000 items,
+weight 1 finds 0.48 of exact search's top 100 with 16 probes, weight 16 finds
+0.995 (``make bench-scale``).
 
 Retrieval scores stay exact for the items scored (the towers' score, the prior,
 the score terms); what the index can miss is an item outside the probed
@@ -70,15 +77,17 @@ def augmented(embeddings: np.ndarray, priors: np.ndarray, temperature: float) ->
 
 
 def build(embeddings: np.ndarray, priors: np.ndarray, temperature: float, partitions: int,
-          seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+          prior_weight: float = 16.0, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """(centroids [P', D + 1] float32, members [P', S] int64 catalogue rows, -1
     padding) of items with ``embeddings`` [N, D] and ``priors`` [N] in
-    ``partitions`` k-means partitions of their augmented vectors, those over
-    twice the mean size cut into pieces of at most that size (P' >= partitions).
-    A query probes them by ``[query, 1] . centroid``."""
-    vectors = augmented(embeddings, priors, temperature)
+    ``partitions`` k-means partitions of their augmented vectors (the prior's
+    coordinate weighted by ``prior_weight``), those over twice the mean size
+    cut into pieces of at most that size (P' >= partitions). A query probes
+    them by ``[query, 1] . centroid``."""
+    vectors = augmented(embeddings, priors, prior_weight * temperature)
     centroids = kmeans(vectors, partitions, seed)
     assignment = _nearest(vectors, centroids)
+    centroids[:, -1] /= prior_weight  # probed by the score itself
     cap = max(1, int(np.ceil(2 * len(embeddings) / partitions)))
     order = np.argsort(assignment, kind="stable")
     bounds = np.searchsorted(assignment[order], np.arange(partitions + 1))
