@@ -258,7 +258,7 @@ class ServeConfig:
     #: "partitioned", an approximate index of stock TF ops that scores the items of
     #: the ``index_probe`` k-means partitions nearest the query
     #: (``trainer/partitioned_index.py``; measured by ``make bench-scale``).
-    #: Offline evaluation always scores every item.
+    #: ``bertrec evaluate`` always scores every item.
     index: str = "exact"
     #: Partitions of the "partitioned" index (0: about sqrt(catalogue items)).
     index_partitions: int = 0

@@ -39,10 +39,20 @@ def _answers(model, histories, signature):
     return [[i.decode() for i in row] for row in out["item_ids"].numpy()]
 
 
+#: Histories the tests ask both versions about.
+HISTORIES = 60
+
+
 @pytest.fixture(scope="module")
 def refreshed(pipeline_run, tmp_path_factory):
     """A copy of the pushed model as version 1, refreshed by ``bertrec index``:
-    (base dir, old version dir, new version dir, what changed, CLI output)."""
+    (base dir, old version dir, new version dir, what changed, CLI output).
+    The withdrawn and the unavailable item are the two the old version retrieves
+    most often for ``HISTORIES`` random histories (``changes["histories"]``)."""
+    from collections import Counter
+
+    from serving.loader import load_model
+
     config_path, config, result = pipeline_run
     pushed = result.stdout.strip().splitlines()[-1]
     directory = tmp_path_factory.mktemp("index")
@@ -50,13 +60,18 @@ def refreshed(pipeline_run, tmp_path_factory):
     shutil.copytree(pushed, base / "1")
     items = _read_items(os.path.join(config.paths().data_dir, "items.csv"))
     twin = items[5]
+    rng = np.random.RandomState(0)
+    histories = [" ".join(rng.choice([i["item_id"] for i in items], 4, replace=False)) for _ in range(HISTORIES)]
+    counts = Counter(i for row in _answers(load_model(str(base / "1")), histories, "retrieve") for i in row)
+    often = [i for i, _ in counts.most_common() if i not in (twin["item_id"], items[7]["item_id"])]
     changes = {
         # A copy of an existing item's text under a new id: it must embed like its twin.
         "twin_of": twin["item_id"],
         "added": ["new-twin", "new-2", "new-3"],
         "edited": items[7]["item_id"],
-        "withdrawn": items[9]["item_id"],
-        "unavailable": items[11]["item_id"],
+        "withdrawn": often[0],
+        "unavailable": often[1],
+        "histories": histories,
     }
     rows = [dict(r) for r in items if r["item_id"] != changes["withdrawn"]]
     for row in rows:
@@ -116,17 +131,14 @@ def test_withdrawn_and_unavailable_items_are_never_returned_and_new_ones_can_be(
     model = load_model(new)
     ids = [i.decode() for i in model.catalogue_ids().numpy()]
     gone = {changes["withdrawn"], changes["unavailable"]}
-    rng = np.random.RandomState(0)
-    # Histories that point at the gone items (their neighbours would rank them high).
-    histories = [" ".join(rng.choice(ids, 4, replace=False)) for _ in range(60)]
-    histories += [f"{item} {ids[0]}" for item in gone] + [changes["twin_of"]]
+    # The old version returned both for these histories (the fixture chose them so).
+    histories = changes["histories"] + [changes["twin_of"]]
     returned = {i for row in _answers(model, histories, "retrieve") for i in row}
     returned |= {i for row in _answers(model, histories, "serving_default") for i in row}
     assert not returned & gone
     assert returned & set(changes["added"])
-    # The old version returned them; a gone item is still read in a history.
-    old_returned = {i for row in _answers(load_model(old), histories, "retrieve") for i in row}
-    assert gone <= old_returned
+    # A history that names a gone item is still read.
+    assert _answers(model, [f"{changes['withdrawn']} {ids[0]}"], "serving_default")[0][0]
     out = model.signatures["rank"](user_id=tf.constant(["u"]), history_item_ids=tf.constant([ids[0]]),
                                    candidate_ids=tf.constant([[changes["withdrawn"], "new-2", ids[1]]]))
     scores = out["scores"].numpy()[0]
@@ -145,10 +157,7 @@ def test_availability_alone_embeds_nothing_and_an_empty_list_clears_it(refreshed
     assert (summary["added"], summary["edited"], summary["unavailable"], summary["withdrawn"]) == (0, 0, 0, 1)
     cleared = os.path.join(str(base), str(summary["version"]))
     np.testing.assert_array_equal(_variable(cleared, "item_embeddings"), _variable(new, "item_embeddings"))
-    model = load_model(cleared)
-    ids = [i.decode() for i in model.catalogue_ids().numpy()]
-    histories = [f"{changes['unavailable']} {ids[0]}", f"{changes['withdrawn']} {ids[0]}"]
-    returned = {i for row in _answers(model, histories * 2, "retrieve") for i in row}
+    returned = {i for row in _answers(load_model(cleared), changes["histories"], "retrieve") for i in row}
     # Available again; the withdrawn item stays withdrawn until a catalogue file lists it.
     assert changes["unavailable"] in returned and changes["withdrawn"] not in returned
 
@@ -156,8 +165,12 @@ def test_availability_alone_embeds_nothing_and_an_empty_list_clears_it(refreshed
 @pytest.mark.parametrize("problem, expected", [
     ("duplicate", "items.csv, row 4, field 'item_id': duplicate id"),
     ("unknown", "unavailable.txt, line 2: unknown item id 'no-such-item'"),
+    ("older", "is not the newest version"),
 ])
-def test_a_bad_file_pushes_nothing_and_names_the_problem(refreshed, pipeline_run, tmp_path, problem, expected):
+def test_a_bad_file_or_an_older_version_pushes_nothing_and_names_the_problem(refreshed, pipeline_run, tmp_path,
+                                                                            problem, expected):
+    from serving.model_versions import latest_version_dir
+
     base, old, _, _, _ = refreshed
     before = sorted(os.listdir(base))
     rows = _read_items(os.path.join(pipeline_run[1].paths().data_dir, "items.csv"))
@@ -167,11 +180,24 @@ def test_a_bad_file_pushes_nothing_and_names_the_problem(refreshed, pipeline_run
     _write_items(items_path, rows)
     unavailable = tmp_path / "unavailable.txt"
     unavailable.write_text(rows[0]["item_id"] + ("\nno-such-item\n" if problem == "unknown" else "\n"))
-    out = run_bertrec(["index", "--items", str(items_path), "--unavailable", str(unavailable), "--model", old],
+    source = old if problem == "older" else latest_version_dir(str(base))
+    out = run_bertrec(["index", "--items", str(items_path), "--unavailable", str(unavailable), "--model", source],
                       pipeline_run[0], check=False)
     assert out.returncode == 2, out.stdout + out.stderr
     assert expected in out.stderr, out.stderr
     assert sorted(os.listdir(base)) == before
+
+
+def test_a_model_without_a_kit_is_refused_with_a_clear_error(pipeline_run, tmp_path):
+    pushed = pipeline_run[2].stdout.strip().splitlines()[-1]
+    model = tmp_path / "models" / "bertrec" / "1"
+    shutil.copytree(pushed, model)
+    shutil.rmtree(model / "assets.extra" / "catalogue")
+    empty = tmp_path / "none.txt"
+    empty.write_text("")
+    out = run_bertrec(["index", "--unavailable", str(empty), "--model", str(model)], pipeline_run[0], check=False)
+    assert out.returncode == 2 and "carries no catalogue kit" in out.stderr and "retrain" in out.stderr, out.stderr
+    assert os.listdir(model.parent) == ["1"]
 
 
 def test_plan_sorts_items_into_added_edited_unchanged_and_withdrawn():

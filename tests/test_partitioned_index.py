@@ -30,7 +30,7 @@ def servers(pipeline_run):
     import tensorflow_transform as tft
 
     from bertrec.config import Config
-    from trainer import catalogue_kit, catalogue_refresh, export, score_terms
+    from trainer import catalogue_kit, catalogue_refresh
 
     source = pipeline_run[2].stdout.strip().splitlines()[-1]
     kit = catalogue_kit.read(source)
@@ -45,17 +45,19 @@ def servers(pipeline_run):
     with tempfile.TemporaryDirectory() as directory:
         layer = tft.TFTransformOutput(kit.extract_transform(directory)).transform_features_layer()
 
-        def server(**serve):
-            cfg = dataclasses.replace(config, serve=dataclasses.replace(config.serve, **serve))
-            s = export.RecommenderServer(model, layer, catalogue, cfg,
-                                         score_terms.ScoreTerms(terms, None, catalogue["released"],
-                                                                cfg.data.max_history_items))
-            s.reranker = ranker
-            return s
+        def server(available=catalogue["available"], **serve):
+            # Histories of at most 50 items: the probe count then leaves partitions out of 240 items.
+            cfg = dataclasses.replace(config, serve=dataclasses.replace(config.serve, **serve),
+                                      data=dataclasses.replace(config.data, max_history_items=50))
+            return catalogue_refresh.rebuild_server(model, layer, {**catalogue, "available": available}, cfg, terms,
+                                                    ranker, 0)
 
         partitioned = {probe: server(index="partitioned", index_probe=probe, index_partitions=12)
-                       for probe in (4, 1000)}
-        yield server(index="exact"), partitioned, [i.decode() for i in catalogue["ids"]]
+                       for probe in (1, 1000)}
+        few = np.zeros(len(catalogue["ids"]), bool)
+        few[:30] = True  # fewer available items than retrieve_k
+        scarce = {index: server(available=few, index=index, index_partitions=12) for index in ("exact", "partitioned")}
+        yield server(index="exact"), partitioned, scarce, [i.decode() for i in catalogue["ids"]]
 
 
 def _retrieve(server, histories):
@@ -66,7 +68,7 @@ def _retrieve(server, histories):
 
 
 def test_probing_every_partition_retrieves_exactly_what_exact_search_does(servers):
-    exact, partitioned, ids = servers
+    exact, partitioned, _, ids = servers
     rng = np.random.RandomState(1)
     histories = [" ".join(rng.choice(ids, 3, replace=False)) for _ in range(20)]
     exact_ids, exact_scores = _retrieve(exact, histories)
@@ -75,14 +77,40 @@ def test_probing_every_partition_retrieves_exactly_what_exact_search_does(server
     np.testing.assert_allclose(all_scores, exact_scores, rtol=1e-5, atol=1e-5)
 
 
-def test_a_few_probes_find_most_of_exact_search_and_keep_its_exclusions(servers):
-    exact, partitioned, ids = servers
+def test_fewest_probes_score_a_part_of_the_catalogue_exactly_and_keep_the_exclusions(servers):
+    exact, partitioned, _, ids = servers
+    few = partitioned[1]
+    # The probe count grows to fill a list past a long history, yet stays below every partition.
+    assert int(few.index_probe.numpy()) < len(few.index_members.numpy())
     rng = np.random.RandomState(2)
     histories = [" ".join(rng.choice(ids, 3, replace=False)) for _ in range(40)]
-    exact_ids, _ = _retrieve(exact, histories)
-    some_ids, some_scores = _retrieve(partitioned[4], histories)
+    exact_ids, exact_scores = _retrieve(exact, histories)
+    some_ids, some_scores = _retrieve(few, histories)
     recall = np.mean([len(set(a) & set(b)) / len(a) for a, b in zip(exact_ids, some_ids)])
-    assert 0.3 < recall < 1.0  # approximate, and not useless at a third of the partitions
-    for history, row, scores in zip(histories, some_ids, some_scores):
+    assert recall > 0.5
+    for history, row, scores, exact_row, exact_row_scores in zip(histories, some_ids, some_scores, exact_ids,
+                                                                  exact_scores):
         assert not set(history.split()) & set(row) and ids[3] not in row
         assert np.all(np.diff(scores) <= 0)
+        # An item both find has the same score: only which items are scored differs.
+        exact_score = dict(zip(exact_row, exact_row_scores))
+        np.testing.assert_allclose([s for i, s in zip(row, scores) if i in exact_score],
+                                   [exact_score[i] for i in row if i in exact_score], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("index", ["exact", "partitioned"])
+def test_with_fewer_available_items_than_asked_for_the_rest_are_empty_slots(servers, index):
+    import tensorflow as tf
+
+    _, _, scarce, ids = servers
+    model = scarce[index]
+    history = " ".join(ids[:2])
+    for signature in (model.retrieve, model.serve):
+        out = signature(tf.constant(["u"]), tf.constant([history]))
+        row = [i.decode() for i in out["item_ids"].numpy()[0]]
+        real = [i for i in row if i]
+        assert set(real) <= set(ids[2:30]) and len(real) == len(set(real))
+        assert all(i == "" for i in row[len(real):])  # the empty slots come last, with score 0
+        assert np.all(out["scores"].numpy()[0][len(real):] == 0.0)
+    if index == "exact":
+        assert len(real) == 10  # 28 can be recommended

@@ -408,6 +408,7 @@ def test_items_added_by_bertrec_index_are_served_under_load_without_a_failed_req
             if states.get(new_version) == "AVAILABLE":
                 break
             time.sleep(0.5)
+        assert states.get(new_version) == "AVAILABLE", states
         live = time.time() - started
         time.sleep(1)
     finally:

@@ -110,8 +110,10 @@ def read(model_dir: str) -> Kit:
             meta = json.load(f)
         with np.load(os.path.join(directory, _CATALOGUE_NPZ)) as npz:
             arrays = {name: npz[name] for name in npz.files}
+        return Kit(meta["config"], meta["num_users"], arrays.pop("item_counts"), meta["term_names"], meta["reranker"],
+                   {name: arrays[name] for name in COLUMNS}, os.path.join(directory, _TRANSFORM_ARCHIVE))
+    except FileNotFoundError as e:
+        raise KitMissing(f"{model_dir} carries no catalogue kit ({e.filename} is missing): it was exported before "
+                         "`bertrec index` existed; retrain it with `bertrec run`") from None
     except (OSError, ValueError, KeyError) as e:
-        raise KitMissing(f"{model_dir} carries no catalogue kit ({e}): it was exported before `bertrec index` "
-                         "existed; retrain it with `bertrec run`") from None
-    return Kit(meta["config"], meta["num_users"], arrays.pop("item_counts"), meta["term_names"], meta["reranker"],
-               {name: arrays[name] for name in COLUMNS}, os.path.join(directory, _TRANSFORM_ARCHIVE))
+        raise KitMissing(f"{model_dir}: its catalogue kit ({directory}) is unreadable: {e!r}") from None

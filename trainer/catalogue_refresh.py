@@ -1,9 +1,10 @@
 """Catalogue refresh (``bertrec index``): new, edited and withdrawn items, and
 availability, live without retraining.
 
-Takes a pushed model (by default the newest version: the last one the
-Evaluator blessed) and pushes a new version beside it with the same weights and
-a new catalogue:
+Takes the newest pushed version (the Pusher's last push or the last refresh;
+an older one is refused: its refresh would replace the newer model in
+serving) and pushes a new version beside it with the same weights and a new
+catalogue, under the ``serve`` settings of the config given:
 
 - ``items`` (``--items items.csv``, the data's ``items.csv`` format): the whole
   catalogue as it is now. Items the model does not know are **added**: embedded
@@ -155,6 +156,19 @@ def _empty_terms(names: List[str], shapes: Dict[str, list]) -> List[score_terms.
     return terms
 
 
+def _differences(before, after) -> str:
+    return ", ".join(f"{f.name} {getattr(before, f.name)!r} -> {getattr(after, f.name)!r}"
+                     for f in dataclasses.fields(before) if getattr(before, f.name) != getattr(after, f.name))
+
+
+def _check_newest(source: str) -> None:
+    """A refresh of an older version would be served instead of the newer one: refused."""
+    newest = latest_version_dir(os.path.dirname(source))
+    if newest != source:
+        raise UserError(f"{source} is not the newest version in {os.path.dirname(source)} ({newest} is): its "
+                        "refresh would replace the newer model in serving; refresh the newest version")
+
+
 def _checkpoint(source: str) -> str:
     return os.path.join(source, "variables", "variables")
 
@@ -195,6 +209,17 @@ def restore(model: Recommender, kit: catalogue_kit.Kit, source: str, train_confi
     return terms, ranker, status
 
 
+def rebuild_server(model: Recommender, layer, catalogue: Dict[str, np.ndarray], config: Config,
+                   terms: List[score_terms.ScoreTerm], ranker, added: int) -> export.RecommenderServer:
+    """The serving model of a restored ``model`` (``restore``'s ``terms`` and
+    ``ranker``) over ``catalogue``, whose last ``added`` rows are new."""
+    grown = score_terms.ScoreTerms([term.extended(added) for term in terms], None, catalogue["released"],
+                                   config.data.max_history_items)
+    server = export.RecommenderServer(model, layer, catalogue, config, grown)
+    server.reranker = ranker
+    return server
+
+
 def _check_close(what: str, actual: np.ndarray, expected: np.ndarray) -> float:
     """The largest difference; a UserError when it exceeds ``TOLERANCE``."""
     gap = float(np.max(np.abs(actual - expected))) if actual.size else 0.0
@@ -221,11 +246,18 @@ def refresh(config: Config, items_path: Optional[str] = None, unavailable_path: 
     if source is None:
         raise UserError(f"no model has been pushed to {config.paths().serving_model_dir}: run the pipeline first")
     source = os.path.abspath(source)
+    if not os.path.exists(os.path.join(source, "saved_model.pb")):
+        raise UserError(f"{source} is not a model version directory (no saved_model.pb)")
+    _check_newest(source)
     try:
         kit = catalogue_kit.read(source)
     except catalogue_kit.KitMissing as e:
         raise UserError(str(e)) from None
-    train_config = Config.from_dict(kit.config, source=f"{source} catalogue kit")
+    trained = Config.from_dict(kit.config, source=f"{source} catalogue kit")
+    # Serving knobs come from the config given (a refresh may switch serve.index); the rest is the model's.
+    train_config = dataclasses.replace(trained, serve=config.serve)
+    if trained.serve != config.serve:
+        log(f"serve settings differ from the model's: {_differences(trained.serve, config.serve)}")
     with tempfile.TemporaryDirectory(prefix="bertrec-index-") as scratch:
         # The transform's assets must outlive the export, which copies them.
         layer = tft.TFTransformOutput(kit.extract_transform(scratch)).transform_features_layer()
@@ -264,11 +296,11 @@ def _refresh(kit: catalogue_kit.Kit, source: str, items_path: Optional[str],
     encoder = model.candidate_tower.encoder
     start = time.time()
     # The sequence tower reads the encoder's embedding as shipped: computed before the weights are restored.
-    shipped = (embed(lambda t, _: encoder(t, training=False), tokens, index)
+    shipped = (embed(tf.function(lambda t, _: encoder(t, training=False)), tokens, index)
                if model.reads_history_sequence else None)
 
     terms, ranker, status = restore(model, kit, source, train_config)
-    embeddings = embed(lambda t, i: model.candidate_tower(t, i, training=False), tokens, index)
+    embeddings = embed(tf.function(lambda t, i: model.candidate_tower(t, i, training=False)), tokens, index)
     if len(embed_rows):
         seconds = time.time() - start
         log(f"embedded {len(embed_rows) - len(check)} new or edited items and {len(check)} unchanged ones (to check "
@@ -326,10 +358,7 @@ def _refresh(kit: catalogue_kit.Kit, source: str, items_path: Optional[str],
     if not catalogue["available"].any():
         raise UserError("refused: no item would be available; nothing was pushed")
 
-    new_terms = score_terms.ScoreTerms([term.extended(added) for term in terms], None, catalogue["released"],
-                                       train_config.data.max_history_items)
-    server = export.RecommenderServer(model, layer, catalogue, train_config, new_terms)
-    server.reranker = ranker
+    server = rebuild_server(model, layer, catalogue, train_config, terms, ranker, added)
     gaps["scores"] = _check_scores(server, source, catalogue, changes, old_row, new, log)
     status.assert_existing_objects_matched()
 
@@ -345,7 +374,7 @@ def _refresh(kit: catalogue_kit.Kit, source: str, items_path: Optional[str],
         "reproduction_gaps": {k: float(f"{v:.3g}") for k, v in gaps.items()},
     }
     new_kit = dataclasses.replace(kit, catalogue={name: catalogue[name] for name in catalogue_kit.COLUMNS})
-    _push(server, base, version, train_config, {**training_summary, "catalogue_refresh": summary}, new_kit, log)
+    _push(server, source, version, train_config, {**training_summary, "catalogue_refresh": summary}, new_kit, log)
     summary["seconds"] = round(time.time() - started, 1)
     log(f"pushed version {version} to {base} in {summary['seconds']}s: {summary['available']} of "
         f"{summary['items']} items available")
@@ -378,16 +407,23 @@ def _check_scores(server, source: str, catalogue: dict, changes: Plan, old_row: 
                         scores(server, len(ids)), scores(old, len(old_row)))
 
 
-def _push(server, base: str, version: int, config: Config, summary: dict, kit: catalogue_kit.Kit, log) -> None:
-    """Exports under a hidden name, loads it with its warm-up requests replayed,
-    then renames it to ``base/version``; removes it on any failure."""
+def _push(server, source: str, version: int, config: Config, summary: dict, kit: catalogue_kit.Kit, log) -> None:
+    """Exports under a hidden name beside ``source``, loads it with its warm-up
+    requests replayed, then renames it to version ``version`` unless ``source``
+    is no longer the newest; removes it on any failure."""
+    base = os.path.dirname(source)
     from serving.model_manager import load_servable
 
     hidden = os.path.join(base, f".index-{version}.partial")
+    final = os.path.join(base, str(version))
     try:
         export.export(server, hidden, config, summary, kit)
         load_servable("index-check", version, hidden)
-        os.rename(hidden, os.path.join(base, str(version)))
+        # Checked again: a push or another refresh may have come meanwhile.
+        _check_newest(source)
+        if os.path.exists(final):
+            raise UserError(f"{final} appeared while the refresh ran; nothing was pushed")
+        os.rename(hidden, final)
     finally:
         if os.path.exists(hidden):
             shutil.rmtree(hidden, ignore_errors=True)

@@ -33,7 +33,9 @@ Signatures (batch dimension first; clients send what they have):
 
 Items marked unavailable or withdrawn (``item_available``, set by ``bertrec
 index``: ``trainer/catalogue_refresh.py``) are never retrieved or returned;
-they stay in the catalogue, so histories still read them.
+they stay in the catalogue, so histories still read them. Where fewer items
+than asked for can be returned (history and unavailable items excluded), the
+remaining slots hold an empty id and title with score 0.
 ``evaluate(examples: string[B])`` serialized raw tf.Examples (what TFMA feeds)
     -> per example: ``retrieval_hit`` (target item among the top ``recall_k``
     retrieved), ``ranked_hit`` (among the final ``top_k``), ``ranked_ndcg`` and
@@ -124,8 +126,12 @@ class RecommenderServer(tf.Module):
                 config.train.seed)
             self.index_centroids = tf.Variable(centroids, trainable=False, name="index_centroids")
             self.index_members = tf.Variable(members, trainable=False, name="index_members")
-            # Enough partitions to fill a retrieved list.
-            self._probe = min(len(centroids), max(config.serve.index_probe, -(-self._retrieve_k // members.shape[1])))
+            # Enough partitions to fill a retrieved list past a long history, even from the smallest pieces.
+            smallest = np.cumsum(np.sort((members >= 0).sum(axis=1)))
+            enough = int(np.searchsorted(smallest, self._retrieve_k + config.data.max_history_items)) + 1
+            # A variable, not a constant of the graph: one exported index serves any probe count.
+            self.index_probe = tf.Variable(min(len(centroids), max(config.serve.index_probe, enough)),
+                                           trainable=False, dtype=tf.int32, name="index_probe")
         self.item_row = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(self.item_ids, tf.range(n, dtype=tf.int64)), default_value=-1
         )
@@ -247,7 +253,7 @@ class RecommenderServer(tf.Module):
         """Top-k retrieval scores and catalogue rows among the items of the
         ``serve.index_probe`` partitions nearest each query (``trainer.partitioned_index``)."""
         query = tf.concat([context.query, tf.ones_like(context.query[:, :1])], axis=1)  # [query, 1]
-        probed = tf.math.top_k(tf.matmul(query, self.index_centroids, transpose_b=True), k=self._probe).indices
+        probed = tf.math.top_k(tf.matmul(query, self.index_centroids, transpose_b=True), k=self.index_probe).indices
         rows = tf.reshape(tf.gather(self.index_members, probed), [tf.shape(probed)[0], -1])  # [B, probe x width]
         padding = rows < 0
         rows = tf.where(padding, tf.zeros_like(rows), rows)
@@ -301,20 +307,26 @@ class RecommenderServer(tf.Module):
         return rows, self.rank_features(context, rows)
 
     def _recommend(self, context: Context):
-        """(retrieved scores, retrieved rows, ranked scores, ranked rows): every
-        retrieved item, in retrieval order and re-ranked (callers keep the top_k)."""
+        """(retrieved scores, retrieved rows, ranked scores, ranked rows, ranked
+        filled): every retrieved item, in retrieval order and re-ranked (callers
+        keep the top_k). A slot retrieval could not fill (fewer recommendable
+        items than ``retrieve_k``: its score is -inf) ranks last, not filled."""
         retrieved_scores, retrieved_rows = self._retrieve(context, self._retrieve_k)
-        probabilities = tf.nn.softmax(self._rank(context, retrieved_rows), axis=-1)
+        filled = tf.math.is_finite(retrieved_scores)
+        logits = tf.where(filled, self._rank(context, retrieved_rows), -np.inf)
+        probabilities = tf.where(filled, tf.nn.softmax(logits, axis=-1), 0.0)
         order = tf.math.top_k(probabilities, k=self._retrieve_k)
         ranked_rows = tf.gather(retrieved_rows, order.indices, batch_dims=1)
-        return retrieved_scores, retrieved_rows, order.values, ranked_rows
+        ranked_filled = tf.gather(filled, order.indices, batch_dims=1)
+        return retrieved_scores, retrieved_rows, order.values, ranked_rows, ranked_filled
 
-    def _items(self, rows: tf.Tensor, scores: tf.Tensor) -> Dict[str, tf.Tensor]:
-        """A signature's answer for catalogue rows [B, K]."""
+    def _items(self, rows: tf.Tensor, scores: tf.Tensor, filled: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """A signature's answer for catalogue rows [B, K]; a slot not ``filled``
+        (fewer recommendable items than asked for) is an empty id and title, score 0."""
         return {
-            F.OUT_ITEM_IDS: tf.gather(self.item_ids, rows),
-            F.OUT_TITLES: tf.gather(self.item_titles, rows),
-            F.OUT_SCORES: scores,
+            F.OUT_ITEM_IDS: tf.where(filled, tf.gather(self.item_ids, rows), ""),
+            F.OUT_TITLES: tf.where(filled, tf.gather(self.item_titles, rows), ""),
+            F.OUT_SCORES: tf.where(filled, scores, 0.0),
         }
 
     # -- signatures ----------------------------------------------------------
@@ -325,8 +337,8 @@ class RecommenderServer(tf.Module):
     def serve(self, user_id, history_item_ids):
         """Top-k recommendations: retrieval over the catalogue, then re-ranking."""
         with tf.control_dependencies(self._check_context(user_id, history_item_ids)):
-            _, _, scores, rows = self._recommend(self._context(user_id, history_item_ids))
-            return self._items(rows[:, : self._top_k], scores[:, : self._top_k])
+            _, _, scores, rows, filled = self._recommend(self._context(user_id, history_item_ids))
+            return self._items(rows[:, : self._top_k], scores[:, : self._top_k], filled[:, : self._top_k])
 
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name=F.USER_ID),
@@ -336,7 +348,7 @@ class RecommenderServer(tf.Module):
         """The retrieval stage alone: the retrieve_k best-scored items."""
         with tf.control_dependencies(self._check_context(user_id, history_item_ids)):
             scores, rows = self._retrieve(self._context(user_id, history_item_ids), self._retrieve_k)
-            return self._items(rows, scores)
+            return self._items(rows, scores, tf.math.is_finite(scores))
 
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name=F.USER_ID),
@@ -396,7 +408,7 @@ class RecommenderServer(tf.Module):
         features[F.TIMESTAMP] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
         parsed = tf.io.parse_example(examples, features)
         context = self._context(parsed[F.USER_ID], parsed[F.HISTORY_ITEM_IDS], parsed[F.TIMESTAMP])
-        _, retrieved_rows, _, ranked_rows = self._recommend(context)
+        _, retrieved_rows, _, ranked_rows, _ = self._recommend(context)
         target = self.item_row.lookup(parsed[F.ITEM_ID])[:, tf.newaxis]
 
         def hit(rows):
