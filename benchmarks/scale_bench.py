@@ -21,16 +21,18 @@ reports:
   ``--probes`` value (the model serves the config's ``serve.index_probe``, or
   more where the smallest pieces need it).
 
+Each size's exact and partitioned models are built in their own processes (one
+process holding both at 1M items runs out of 23 GB), then served from this one.
 Writes the figures as JSON to the work directory.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import gc
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +48,7 @@ from bertrec.config import Config
 from bertrec.data import csv_io
 from serving.loadtest import latency_summary, random_histories, run_load
 from serving.model_versions import latest_version_dir
-from trainer import catalogue_kit, catalogue_refresh, export, score_terms
+from trainer import catalogue_kit, catalogue_refresh, export
 
 sys.path.insert(0, os.path.dirname(__file__))
 from serving_bench import start_server  # noqa: E402  (the same server start-up as the serving benchmark)
@@ -123,111 +125,141 @@ def embedding_rate(kit, model, items) -> float:
     return len(sample) / (time.time() - start)
 
 
+def _rebuilt(source: str):
+    """(kit, training config, stored catalogue, restored model, score terms, re-ranker) of ``source``."""
+    kit = catalogue_kit.read(source)
+    train_config = Config.from_dict(kit.config, source="kit")
+    model = catalogue_refresh.new_model(kit, train_config)
+    terms, ranker, _ = catalogue_refresh.restore(model, kit, source, train_config)
+    return kit, train_config, catalogue_refresh.stored_catalogue(source), model, terms, ranker
+
+
+def _histories(kit, train_config):
+    return random_histories([i.decode() for i in kit.catalogue["ids"]], 2000, train_config.data.history_length,
+                            seed=5)
+
+
+def build_phase(args, source: str, scratch: str) -> None:
+    """One size, one index kind (``args.phase``), in this process: writes its figures to
+    ``scratch`` (and, partitioned, exports the model there)."""
+    kit, train_config, stored, model, terms, ranker = _rebuilt(source)
+    histories = _histories(kit, train_config)
+    catalogue = grown_catalogue(kit, stored, args.size)
+    added = len(catalogue["ids"]) - len(kit.catalogue["ids"])
+    probe = train_config.serve.index_probe
+    cfg = dataclasses.replace(train_config, serve=dataclasses.replace(train_config.serve, index=args.phase,
+                                                                      index_probe=probe))
+    with tempfile.TemporaryDirectory() as transform_dir:
+        layer = tft.TFTransformOutput(kit.extract_transform(transform_dir)).transform_features_layer()
+        start = time.time()
+        server = catalogue_refresh.rebuild_server(model, layer, catalogue, cfg, terms, ranker, added)
+        build_seconds = time.time() - start
+        if args.phase == "exact":
+            top = retrieve(server, histories[:QUERIES])
+            figures = {"top": [sorted(i.decode() for i in row) for row in top],
+                       "in_process_ms": in_process_latency(server, histories)}
+        else:
+            with open(os.path.join(scratch, "exact.json")) as f:
+                top_exact = [{i.encode() for i in row} for row in json.load(f)["top"]]
+            served = int(server.index_probe.numpy())
+            sweep = {}
+            # One index, probed with each count (the probe count is a variable of the exported model).
+            for count in sorted(set(args.probes) | {served}):
+                server.index_probe.assign(count)
+                top = retrieve(server, histories[:QUERIES])
+                sweep[count] = {
+                    "recall@100_vs_exact": float(np.mean([len(x & y) / len(x) for x, y in zip(top_exact, top)])),
+                    "in_process_ms": in_process_latency(server, histories),
+                }
+                print(f"  {args.size} items, probe {count}: recall@100 {sweep[count]['recall@100_vs_exact']:.3f}, "
+                      f"in-process p99 {sweep[count]['in_process_ms']['p99']:.1f} ms", flush=True)
+            server.index_probe.assign(served)
+            start = time.time()
+            kit_out = dataclasses.replace(kit, catalogue={c: catalogue[c] for c in catalogue_kit.COLUMNS})
+            export.export(server, os.path.join(scratch, "models", "bertrec", "1"), cfg, {"scale_bench": args.size},
+                          kit_out)
+            figures = {"probe": served, "sweep": sweep, "pieces": int(server.index_members.shape[0]),
+                       "piece_width": int(server.index_members.shape[1]), "export_seconds": time.time() - start}
+    figures["build_seconds"] = build_seconds
+    with open(os.path.join(scratch, f"{args.phase}.json"), "w") as f:
+        json.dump(figures, f)
+
+
+def measure(args, config_path: str, source: str, scratch: str, size: int, histories, rate: float) -> dict:
+    """Both build phases for ``size`` items in child processes, then the partitioned model served."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    os.makedirs(scratch)
+    for phase in ("exact", "partitioned"):
+        command = [sys.executable, __file__, "--phase", phase, "--size", str(size), "--model", source,
+                   "--probes", ",".join(map(str, args.probes))] + (["--config", args.config] if args.config else [])
+        if subprocess.run(command).returncode != 0:
+            raise SystemExit(f"the {phase} build of {size} items failed")
+    with open(os.path.join(scratch, "exact.json")) as f:
+        exact = json.load(f)
+    with open(os.path.join(scratch, "partitioned.json")) as f:
+        partitioned = json.load(f)
+    model_dir = os.path.join(scratch, "models", "bertrec", "1")
+    size_mb = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(model_dir) for f in fs) / 2**20
+    start = time.time()
+    process, address = start_server(model_dir, config_path)
+    load_seconds = time.time() - start
+    try:
+        memory = rss_mb(process.pid)
+        run_load(address, histories, concurrency=1, duration=3.0, signature="retrieve")  # warm up
+        one = run_load(address, histories, concurrency=1, duration=args.seconds, signature="retrieve")
+        eight = run_load(address, histories, concurrency=8, duration=args.seconds, signature="retrieve")
+    finally:
+        process.terminate()
+        process.wait(timeout=120)
+    served = partitioned["sweep"][str(partitioned["probe"])]
+    return {
+        "items": size, "embed_seconds_projected": size / rate,
+        "index_build_seconds": partitioned["build_seconds"] - exact["build_seconds"],
+        "partitions": partitioned["pieces"], "partition_width": partitioned["piece_width"],
+        "probe": partitioned["probe"], "export_seconds": partitioned["export_seconds"], "saved_model_mb": size_mb,
+        "server_load_seconds": load_seconds, "server_rss_mb": memory,
+        "recall@100_vs_exact": served["recall@100_vs_exact"],
+        "in_process_ms": {"exact": exact["in_process_ms"], "partitioned": served["in_process_ms"]},
+        "probe_sweep": partitioned["sweep"], "grpc_1_client_ms": one.latency_ms,
+        "grpc_8_clients_ms": eight.latency_ms, "grpc_8_clients_qps": eight.qps,
+        "grpc_errors": sum(one.errors.values()) + sum(eight.errors.values()),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="config JSON (default: built-in defaults)")
     parser.add_argument("--model", help="model version directory (default: the newest the config's pipeline pushed)")
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each gRPC measurement")
-    parser.add_argument("--probes", type=lambda v: [int(p) for p in v.split(",")], default=[8, 16, 32, 64],
-                        help="serve.index_probe values whose recall and in-process latency to measure (the config's "
-                             "own is the one served)")
+    parser.add_argument("--probes", type=lambda v: [int(p) for p in v.split(",")], default=[4, 8, 16, 32],
+                        help="serve.index_probe values whose recall and in-process latency to measure (the model "
+                             "serves the config's own)")
+    parser.add_argument("--phase", choices=("exact", "partitioned"), help=argparse.SUPPRESS)  # a child's work
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     config = Config.load(args.config)
     source = args.model or latest_version_dir(config.paths().serving_model_dir)
     if not source:
         raise SystemExit(f"no pushed model in {config.paths().serving_model_dir}: run `make run` first")
-    kit = catalogue_kit.read(source)
-    train_config = Config.from_dict(kit.config, source="kit")
-    stored = catalogue_refresh.stored_catalogue(source)
-    model = catalogue_refresh.new_model(kit, train_config)
-    terms, ranker, _ = catalogue_refresh.restore(model, kit, source, train_config)
+    scratch = os.path.join(config.paths().work_dir, "scale_bench")
+    if args.phase:
+        build_phase(args, source, scratch)
+        return 0
+    kit, train_config, _, model, _, _ = _rebuilt(source)
     items = csv_io.read_items(os.path.join(config.paths().data_dir, "items.csv"))
     rate = embedding_rate(kit, model, items)
     print(f"model {source}: {len(kit.catalogue['ids'])} items; item tower: {rate:.0f} items/s here", flush=True)
-    histories = random_histories([i.decode() for i in kit.catalogue["ids"]], 2000, train_config.data.history_length,
-                                 seed=5)
-    scratch = os.path.join(config.paths().work_dir, "scale_bench")
+    histories = _histories(kit, train_config)
+    config_path = os.path.join(config.paths().work_dir, "scale_bench_server.json")
+    with open(config_path, "w") as f:
+        json.dump({}, f)
     results = []
-    with tempfile.TemporaryDirectory() as transform_dir:
-        layer = tft.TFTransformOutput(kit.extract_transform(transform_dir)).transform_features_layer()
-
-        def server_for(index: str, catalogue: dict, added: int, probe: int = 1):
-            """The model's server over ``catalogue`` (``added`` rows past the model's own)."""
-            cfg = dataclasses.replace(train_config, serve=dataclasses.replace(train_config.serve, index=index,
-                                                                              index_probe=probe))
-            grown = score_terms.ScoreTerms([t.extended(added) for t in terms], None, catalogue["released"],
-                                           cfg.data.max_history_items)
-            server = export.RecommenderServer(model, layer, catalogue, cfg, grown)
-            server.reranker = ranker
-            return server, cfg
-        for size in (int(s) for s in args.sizes.split(",")):
-            catalogue = grown_catalogue(kit, stored, size)
-            added = len(catalogue["ids"]) - len(kit.catalogue["ids"])
-
-            exact, _ = server_for("exact", catalogue, added)
-            top_exact = retrieve(exact, histories[:QUERIES])
-            local = {"exact": in_process_latency(exact, histories)}
-            del exact
-            gc.collect()
-            start = time.time()
-            partitioned, cfg = server_for("partitioned", catalogue, added, train_config.serve.index_probe)
-            build_seconds = time.time() - start
-            served_probe = int(partitioned.index_probe.numpy())
-            sweep = {}
-            # One index, probed with each count (the probe count is a variable of the exported model).
-            for probe in sorted(set(args.probes) | {served_probe}):
-                partitioned.index_probe.assign(probe)
-                top = retrieve(partitioned, histories[:QUERIES])
-                sweep[probe] = {
-                    "recall@100_vs_exact": float(np.mean([len(x & y) / len(x) for x, y in zip(top_exact, top)])),
-                    "in_process_ms": in_process_latency(partitioned, histories),
-                }
-                print(f"  {len(catalogue['ids'])} items, probe {probe}: {sweep[probe]}", flush=True)
-            partitioned.index_probe.assign(served_probe)
-            pieces, width = partitioned.index_members.shape
-            recall = sweep[served_probe]["recall@100_vs_exact"]
-            local["partitioned"] = sweep[served_probe]["in_process_ms"]
-            base = os.path.join(scratch, "models", "bertrec")
-            shutil.rmtree(scratch, ignore_errors=True)
-            start = time.time()
-            kit_out = dataclasses.replace(kit, catalogue={c: catalogue[c] for c in catalogue_kit.COLUMNS})
-            export.export(partitioned, os.path.join(base, "1"), cfg, {"scale_bench": size}, kit_out)
-            export_seconds = time.time() - start
-            del partitioned
-            gc.collect()
-            size_mb = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(os.path.join(base, "1"))
-                          for f in fs) / 2**20
-            config_path = os.path.join(scratch, "config.json")
-            with open(config_path, "w") as f:
-                json.dump({}, f)
-            start = time.time()
-            process, address = start_server(os.path.join(base, "1"), config_path)
-            load_seconds = time.time() - start
-            try:
-                memory = rss_mb(process.pid)
-                run_load(address, histories, concurrency=1, duration=3.0, signature="retrieve")  # warm up
-                one = run_load(address, histories, concurrency=1, duration=args.seconds, signature="retrieve")
-                eight = run_load(address, histories, concurrency=8, duration=args.seconds, signature="retrieve")
-            finally:
-                process.terminate()
-                process.wait(timeout=120)
-            row = {
-                "items": len(catalogue["ids"]), "embed_seconds_projected": len(catalogue["ids"]) / rate,
-                "index_build_seconds": build_seconds, "partitions": int(pieces), "partition_width": int(width),
-                "probe": served_probe, "export_seconds": export_seconds, "saved_model_mb": size_mb,
-                "server_load_seconds": load_seconds, "server_rss_mb": memory, "recall@100_vs_exact": recall,
-                "in_process_ms": local, "probe_sweep": sweep, "grpc_1_client_ms": one.latency_ms,
-                "grpc_8_clients_ms": eight.latency_ms,
-                "grpc_8_clients_qps": eight.qps,
-                "grpc_errors": sum(one.errors.values()) + sum(eight.errors.values()),
-            }
-            results.append(row)
-            print(json.dumps(row), flush=True)
-            shutil.rmtree(scratch, ignore_errors=True)
-            del catalogue
-            gc.collect()
+    for size in (int(s) for s in args.sizes.split(",")):
+        results.append(measure(args, config_path, source, scratch, size, histories, rate))
+        print(json.dumps(results[-1]), flush=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     print(f"\n{'items':>9}{'embed s*':>10}{'index s':>9}{'MB':>8}{'RSS MB':>8}{'recall':>8}"
           f"{'exact p99':>11}{'part. p99':>11}{'gRPC1 p50':>11}{'gRPC1 p99':>11}{'gRPC8 p99':>11}{'errors':>8}")
     for r in results:

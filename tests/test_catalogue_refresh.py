@@ -18,10 +18,9 @@ def _read_items(path):
 
 
 def _write_items(path, rows):
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    from bertrec.data.csv_io import write_rows
+
+    write_rows(str(path), list(rows[0]), rows)
 
 
 def _variable(model_dir, name):

@@ -362,6 +362,7 @@ def test_items_added_by_bertrec_index_are_served_under_load_without_a_failed_req
 ):
     import csv
 
+    from bertrec.data.csv_io import write_rows
     from serving import protocol
     from serving.client import ServingClient
     from serving.loadtest import random_histories
@@ -370,14 +371,12 @@ def test_items_added_by_bertrec_index_are_served_under_load_without_a_failed_req
     with open(os.path.join(pipeline_run[1].paths().data_dir, "items.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     rows += [{**rows[i], "item_id": f"fresh-{i}", "title": f"Fresh arrival {i}"} for i in range(20)]
-    items_path = tmp_path / "items.csv"
-    with open(items_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    items_path = write_rows(str(tmp_path / "items.csv"), list(rows[0]), rows)
     with pytest.raises(grpc.RpcError) as e:  # not in the catalogue yet
         client.rank([item_ids[:2]], [["fresh-0", item_ids[3]]])
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # The half-written version an earlier test left would count as the newest.
+    shutil.rmtree(os.path.join(server.base_path, "3"), ignore_errors=True)
     before = latest_version_dir(server.base_path)
     histories = random_histories(item_ids, 200, 5, seed=2)
     stop = threading.Event()
