@@ -1,5 +1,6 @@
 """Serving: the real local gRPC server on loopback, driven by the real client,
 on the model the shared tiny pipeline run pushed."""
+import contextlib
 import json
 import os
 import random
@@ -300,12 +301,13 @@ def test_fuzzed_malformed_requests_never_kill_the_server(client, server, item_id
     assert client.recommend([item_ids[:2]])[0]
 
 
-def test_new_version_is_picked_up_under_load_and_a_half_written_one_is_never_served(client, server, pushed, item_ids):
+@contextlib.contextmanager
+def asking_under_load(server, histories, clients=3):
+    """``clients`` threads sending ``serving_default`` requests until the block ends:
+    yields (errors, versions that answered), filled as they go."""
     from serving import protocol
     from serving.client import ServingClient
-    from serving.loadtest import random_histories
 
-    histories = random_histories(item_ids, 200, 5, seed=1)
     stop = threading.Event()
     errors, versions = [], []
 
@@ -321,10 +323,21 @@ def test_new_version_is_picked_up_under_load_and_a_half_written_one_is_never_ser
                     errors.append(f"{e.code().name}: {e.details()}")
                 i += 1
 
-    threads = [threading.Thread(target=keep_asking) for _ in range(3)]
+    threads = [threading.Thread(target=keep_asking) for _ in range(clients)]
     for t in threads:
         t.start()
     try:
+        yield errors, versions
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
+def test_new_version_is_picked_up_under_load_and_a_half_written_one_is_never_served(client, server, pushed, item_ids):
+    from serving.loadtest import random_histories
+
+    with asking_under_load(server, random_histories(item_ids, 200, 5, seed=1)) as (errors, versions):
         time.sleep(2)
         # A half-written version: saved_model.pb is there, the variables are not.
         broken = os.path.join(server.base_path, "3")
@@ -340,10 +353,6 @@ def test_new_version_is_picked_up_under_load_and_a_half_written_one_is_never_ser
                 break
             time.sleep(0.5)
         time.sleep(2)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
     assert not errors, errors[:5]
     assert 1 in versions and 2 in versions and 3 not in versions, sorted(set(versions))
     assert versions[-1] == 2
@@ -363,8 +372,6 @@ def test_items_added_by_bertrec_index_are_served_under_load_without_a_failed_req
     import csv
 
     from bertrec.data.csv_io import write_rows
-    from serving import protocol
-    from serving.client import ServingClient
     from serving.loadtest import random_histories
     from serving.model_versions import latest_version_dir
 
@@ -379,25 +386,7 @@ def test_items_added_by_bertrec_index_are_served_under_load_without_a_failed_req
     shutil.rmtree(os.path.join(server.base_path, "3"), ignore_errors=True)
     before = latest_version_dir(server.base_path)
     histories = random_histories(item_ids, 200, 5, seed=2)
-    stop = threading.Event()
-    errors, versions = [], []
-
-    def keep_asking():
-        with ServingClient(server.address, MODEL, timeout=60) as c:
-            i = 0
-            while not stop.is_set():
-                request = protocol.predict_request(
-                    MODEL, protocol.context_inputs(["u"], [histories[i % len(histories)]]))
-                try:
-                    versions.append(c.call(request).model_spec.version.value)
-                except grpc.RpcError as e:
-                    errors.append(f"{e.code().name}: {e.details()}")
-                i += 1
-
-    threads = [threading.Thread(target=keep_asking) for _ in range(3)]
-    for t in threads:
-        t.start()
-    try:
+    with asking_under_load(server, histories) as (errors, versions):
         started = time.time()
         out = run_bertrec(["index", "--items", str(items_path), "--model", before], pipeline_run[0])
         new_version = json.loads(out.stdout.strip().splitlines()[-1])["version"]
@@ -410,10 +399,6 @@ def test_items_added_by_bertrec_index_are_served_under_load_without_a_failed_req
         assert states.get(new_version) == "AVAILABLE", states
         live = time.time() - started
         time.sleep(1)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
     assert not errors, errors[:5]
     assert versions[-1] == new_version and int(os.path.basename(before)) in versions
     assert live < 300, f"new items took {live:.0f}s to go live"

@@ -313,12 +313,18 @@ class RecommenderServer(tf.Module):
         items than ``retrieve_k``: its score is -inf) ranks last, not filled."""
         retrieved_scores, retrieved_rows = self._retrieve(context, self._retrieve_k)
         filled = tf.math.is_finite(retrieved_scores)
-        logits = tf.where(filled, self._rank(context, retrieved_rows), -np.inf)
-        probabilities = tf.where(filled, tf.nn.softmax(logits, axis=-1), 0.0)
+        probabilities = self._softmax_over(self._rank(context, retrieved_rows), filled)
         order = tf.math.top_k(probabilities, k=self._retrieve_k)
         ranked_rows = tf.gather(retrieved_rows, order.indices, batch_dims=1)
         ranked_filled = tf.gather(filled, order.indices, batch_dims=1)
         return retrieved_scores, retrieved_rows, order.values, ranked_rows, ranked_filled
+
+    @staticmethod
+    def _softmax_over(logits: tf.Tensor, keep: tf.Tensor) -> tf.Tensor:
+        """Softmax [B, K] of ``logits`` over the entries ``keep`` marks; 0 elsewhere
+        (also where a row keeps none: softmax alone would give NaN)."""
+        probabilities = tf.nn.softmax(tf.where(keep, logits, -np.inf), axis=-1)
+        return tf.where(keep, probabilities, 0.0)
 
     def _items(self, rows: tf.Tensor, scores: tf.Tensor, filled: tf.Tensor) -> Dict[str, tf.Tensor]:
         """A signature's answer for catalogue rows [B, K]; a slot not ``filled``
@@ -363,9 +369,7 @@ class RecommenderServer(tf.Module):
         with tf.control_dependencies(checks):
             context = self._context(user_id, history_item_ids)
             available = tf.gather(self.item_available, rows)
-            logits = tf.where(available, self._rank(context, rows), -np.inf)
-            # Unavailable candidates get 0 (also when none is available: softmax would give NaN).
-            return {F.OUT_SCORES: tf.where(available, tf.nn.softmax(logits, axis=-1), 0.0)}
+            return {F.OUT_SCORES: self._softmax_over(self._rank(context, rows), available)}
 
     # -- offline evaluation hooks (saved functions, not serving signatures) ----------
     @tf.function(input_signature=[
